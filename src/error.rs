@@ -11,8 +11,9 @@ use serde_json::json;
 /// One problem with one event of an ingest batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventProblem {
-    /// Position of the event in the batch (0-based; for NDJSON, the line's event number).
-    pub index: usize,
+    /// Position of the event in the batch (0-based; for NDJSON, the line's event number);
+    /// `null` for a problem with the request as a whole.
+    pub index: Option<usize>,
     /// Dotted path of the field, e.g. `usage.output_tokens`; empty for the event as a whole.
     pub field: String,
     pub message: String,
@@ -180,8 +181,14 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<AppError> for async_graphql::Error {
-    fn from(error: AppError) -> Self {
+impl AppError {
+    /// The GraphQL error for this error, with `extensions.code` (and details where useful).
+    ///
+    /// async-graphql turns any `Display` value into an error without a code, so resolvers
+    /// convert through this, never through `?` on an `AppError` directly.
+    pub fn into_graphql(self) -> async_graphql::Error {
+        use async_graphql::ErrorExtensions as _;
+        let error = self;
         error.log();
         let message = error.public_message();
         let code = match &error {
@@ -247,21 +254,21 @@ mod tests {
         assert_eq!((status, body["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("INTERNAL")));
         assert!(!body.to_string().contains("SELECT"));
         let db: AppError = DbErr::Custom("syntax error near SELECT".into()).into();
-        let graphql = async_graphql::Error::from(db);
+        let graphql = db.into_graphql();
         assert!(!graphql.message.contains("SELECT"));
     }
 
     #[test]
     fn graphql_mapping() {
         let code = |error: AppError| {
-            let e = async_graphql::Error::from(error);
+            let e = error.into_graphql();
             e.extensions.and_then(|x| x.get("code").cloned()).map(|v| v.to_string())
         };
         assert_eq!(code(AppError::Unauthenticated).as_deref(), Some("\"UNAUTHENTICATED\""));
         assert_eq!(code(AppError::UserNotFound).as_deref(), Some("\"USER_NOT_FOUND\""));
         assert_eq!(code(AppError::invalid("range.start", "x")).as_deref(), Some("\"BAD_USER_INPUT\""));
         assert_eq!(code(AppError::internal(anyhow::anyhow!("x"))).as_deref(), Some("\"INTERNAL_SERVER_ERROR\""));
-        let too_large = async_graphql::Error::from(AppError::ExportTooLarge { size_bytes: 11, limit_bytes: 10 });
+        let too_large = AppError::ExportTooLarge { size_bytes: 11, limit_bytes: 10 }.into_graphql();
         let ext = too_large.extensions.unwrap_or_default();
         assert_eq!(ext.get("sizeBytes").map(|v| v.to_string()).as_deref(), Some("11"));
         assert_eq!(ext.get("limitBytes").map(|v| v.to_string()).as_deref(), Some("10"));
