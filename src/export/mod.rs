@@ -1,5 +1,5 @@
 //! Usage exports: the CSV and JSON files a user downloads, rendered from figures the caller has
-//! already read.
+//! already read, and the signed links that let a browser fetch them.
 //!
 //! Everything here is pure: no database and no HTTP. The GraphQL mutation and the REST download
 //! route both call [`render`], so for the same parameters they send the same bytes (for JSON,
@@ -9,6 +9,7 @@
 mod cells;
 mod csv_layout;
 mod json_layout;
+pub mod link;
 
 #[cfg(test)]
 mod tests;
@@ -19,6 +20,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::AppError;
 use crate::usage::{ConversationPage, DateRange, ModelUsage, ToolUsage, UsageSummary};
+
+pub use link::{LinkError, LinkSigner, query_string};
 
 /// The most conversations an export lists (the top ones by cost); `total_count` says how many
 /// there are in all.
