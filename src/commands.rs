@@ -133,7 +133,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(events = outcome.inserted, "demo data written");
         }
         if let Some(secret) = &dev_secret {
-            dev_token = Some(mint_dev_token(secret, DEMO_USER, Duration::from_secs(24 * 3600))?);
+            let _ = secret;
+            dev_token = Some(verifier.mint_dev_token(DEMO_USER, Duration::from_secs(24 * 3600))?);
         }
     }
 

@@ -11,7 +11,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, Databa
 /// How long a request waits for a pooled connection before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long start-up keeps trying to reach the database.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Opens a pool on `url` (`sqlite://…` or `postgres://…`), retrying briefly at start-up.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {

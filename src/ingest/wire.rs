@@ -148,7 +148,10 @@ pub fn parse_event(index: usize, text: &str) -> Result<WireEvent, EventProblem> 
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let parsed: Result<WireEvent, _> = serde_path_to_error::deserialize(&mut deserializer);
     let event = parsed.map_err(|error| {
-        let path = error.path().to_string();
+        let path = match error.path().to_string() {
+            unknown if unknown == "?" => ".".to_owned(),
+            known => known,
+        };
         let inner = error.into_inner();
         let message = inner.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();

@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn defaults_are_thirty_days_before_today() {
-        let now = DateTime::parse_from_rfc3339("2025-03-10T23:30:00-08:00")
+        let now = DateTime::parse_from_rfc3339("2025-03-10T23:30:00-07:00")
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_default();
         let range = DateRange::resolve(None, None, chrono_tz::America::Los_Angeles, 366, now)
