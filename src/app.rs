@@ -113,7 +113,8 @@ impl Services {
         names: &RangeNames,
     ) -> AppResult<DateRange> {
         let zone = match time_zone {
-            Some(name) => parse_time_zone(name).map_err(|message| AppError::invalid(names.time_zone, message))?,
+            Some(name) => parse_time_zone(name)
+                .map_err(|message| AppError::invalid(names.time_zone, format!("{}: {message}", names.time_zone)))?,
             None => chrono_tz::UTC,
         };
         DateRange::resolve(start, end, zone, self.settings.max_range_days, Utc::now()).map_err(|error| {

@@ -267,7 +267,7 @@ async fn default_range_is_the_last_30_days_ending_today() {
 async fn absolute_links_with_a_public_url() {
     let app = TestApp::spawn_with(|s| s.public_url = Some("https://usage.example.com".to_owned())).await;
     app.ingest_ok(&events()).await;
-    let exported = mutation(&app, "ann", "").await;
+    let exported = mutation(&app, "ann", "format: CSV").await;
     let link = exported["data"]["exportUsage"]["downloadUrl"].as_str().unwrap();
     assert!(link.starts_with("https://usage.example.com/api/usage/export?"), "{link}");
 }

@@ -72,10 +72,6 @@ fn rand_suffix() -> u32 {
     (RandomState::new().hash_one(std::time::SystemTime::now()) % 1_000_000) as u32
 }
 
-pub fn is_postgres() -> bool {
-    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
-}
-
 /// A running server.
 pub struct TestApp {
     pub address: String,
