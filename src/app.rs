@@ -73,12 +73,20 @@ pub struct Services {
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("Services")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 impl Services {
-    pub fn new(db: DatabaseConnection, settings: Settings, verifier: Verifier, prices: PriceTable, links: LinkSigner) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: Settings,
+        verifier: Verifier,
+        prices: PriceTable,
+        links: LinkSigner,
+    ) -> Self {
         Services {
             db,
             settings: Arc::new(settings),
@@ -91,7 +99,12 @@ impl Services {
 
     /// The user behind a verified `sub` (remembered once found; users are never removed).
     pub async fn user_id(&self, sub: &str) -> AppResult<UserId> {
-        if let Some(id) = self.user_ids.read().ok().and_then(|ids| ids.get(sub).copied()) {
+        if let Some(id) = self
+            .user_ids
+            .read()
+            .ok()
+            .and_then(|ids| ids.get(sub).copied())
+        {
             return Ok(UserId(id));
         }
         let user = queries::find_user(&self.db, sub).await?;
@@ -113,18 +126,21 @@ impl Services {
         names: &RangeNames,
     ) -> AppResult<DateRange> {
         let zone = match time_zone {
-            Some(name) => parse_time_zone(name)
-                .map_err(|message| AppError::invalid(names.time_zone, format!("{}: {message}", names.time_zone)))?,
+            Some(name) => parse_time_zone(name).map_err(|message| {
+                AppError::invalid(names.time_zone, format!("{}: {message}", names.time_zone))
+            })?,
             None => chrono_tz::UTC,
         };
-        DateRange::resolve(start, end, zone, self.settings.max_range_days, Utc::now()).map_err(|error| {
-            let field = match error.field {
-                RangeField::Start => names.start,
-                RangeField::End => names.end,
-                RangeField::TimeZone => names.time_zone,
-            };
-            AppError::invalid(field, format!("{field}: {}", error.message))
-        })
+        DateRange::resolve(start, end, zone, self.settings.max_range_days, Utc::now()).map_err(
+            |error| {
+                let field = match error.field {
+                    RangeField::Start => names.start,
+                    RangeField::End => names.end,
+                    RangeField::TimeZone => names.time_zone,
+                };
+                AppError::invalid(field, format!("{field}: {}", error.message))
+            },
+        )
     }
 }
 
@@ -162,15 +178,23 @@ impl AppState {
 }
 
 async fn healthz() -> impl IntoResponse {
-    (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"})))
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "ok"})),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match tokio::time::timeout(Duration::from_secs(2), db::ping(&state.services.db)).await {
-        Ok(Ok(())) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))),
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        ),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "unavailable", "code": "UNAVAILABLE", "error": "the database is not answering"})),
+            axum::Json(
+                serde_json::json!({"status": "unavailable", "code": "UNAVAILABLE", "error": "the database is not answering"}),
+            ),
         ),
     }
 }
@@ -201,9 +225,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .layer(
-            TraceLayer::new_for_http()
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(tower_http::LatencyUnit::Micros)),
+            TraceLayer::new_for_http().on_request(()).on_response(
+                DefaultOnResponse::new()
+                    .level(Level::INFO)
+                    .latency_unit(tower_http::LatencyUnit::Micros),
+            ),
         )
         .with_state(state)
 }

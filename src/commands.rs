@@ -1,5 +1,6 @@
 //! The subcommands: `serve`, `migrate`, `seed-demo`, `token`, `schema`.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -17,7 +18,7 @@ use crate::{db, graphql};
 /// Runs one subcommand to completion.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(args) => migrate(args).await,
         Command::SeedDemo(args) => seed_demo(args).await,
         Command::Token(args) => token(args),
@@ -85,7 +86,12 @@ fn auth_config(args: &AuthArgs, dev_secret: Option<String>) -> AuthConfig {
         jwks_url: args.jwks_url.clone().filter(|url| !url.is_empty()),
         issuer: args.jwt_issuer.clone().filter(|s| !s.is_empty()),
         audience: args.jwt_audience.clone().filter(|s| !s.is_empty()),
-        authorized_parties: args.jwt_authorized_parties.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        authorized_parties: args
+            .jwt_authorized_parties
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
         dev_secret,
     }
 }
@@ -104,13 +110,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let prices = load_prices(args.pricing_file.as_deref())?;
     if let Some(url) = &args.public_url {
-        let parsed = url::Url::parse(url).with_context(|| format!("USAGE_API_PUBLIC_URL \"{url}\" is not a URL"))?;
+        let parsed = url::Url::parse(url)
+            .with_context(|| format!("USAGE_API_PUBLIC_URL \"{url}\" is not a URL"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             bail!("USAGE_API_PUBLIC_URL must start with http:// or https://");
         }
     }
-    let mut ingest_keys: Vec<String> = args.ingest_keys.iter().filter(|k| !k.is_empty()).cloned().collect();
-    let demo_ingest_key = (args.demo && ingest_keys.is_empty()).then(|| format!("demo-{}", &random_secret()[..24]));
+    let mut ingest_keys: Vec<String> = args
+        .ingest_keys
+        .iter()
+        .filter(|k| !k.is_empty())
+        .cloned()
+        .collect();
+    let demo_ingest_key =
+        (args.demo && ingest_keys.is_empty()).then(|| format!("demo-{}", &random_secret()[..24]));
     ingest_keys.extend(demo_ingest_key.clone());
     let links = match args.link_secret.as_deref().filter(|s| !s.is_empty()) {
         Some(secret) => LinkSigner::new(secret.as_bytes()),
@@ -120,7 +133,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let mut dev_token = None;
     if args.demo {
-        let events = entity::api_call::Entity::find().count(&db).await.context("cannot count events")?;
+        let events = entity::api_call::Entity::find()
+            .count(&db)
+            .await
+            .context("cannot count events")?;
         if events == 0 {
             let spec = DemoSpec {
                 users: 3,
@@ -142,26 +158,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ingest_keys,
         export_max_bytes: args.export_max_bytes,
         max_range_days: args.max_range_days,
-        public_url: args.public_url.map(|url| url.trim_end_matches('/').to_owned()),
+        public_url: args
+            .public_url
+            .map(|url| url.trim_end_matches('/').to_owned()),
     };
     let services = Services::new(db, settings, verifier, prices, links);
     let state = AppState::new(services, dev_token.as_deref());
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let address = listener.local_addr().context("cannot read the bound address")?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     tracing::info!(%address, "listening");
     if let Some(token) = &dev_token {
         let base = format!("http://{address}");
-        println!("usage-api is running with demo data.");
-        println!();
-        println!("  GraphiQL:   {base}/graphiql   (the dev token is already in its headers)");
-        println!("  Dev token:  {token}");
-        println!("  Download:   curl -OJ -H 'Authorization: Bearer {token}' '{base}/api/usage/export?format=csv'");
+        let mut banner = format!(
+            "usage-api is running with demo data.\n\n  GraphiQL:   {base}/graphiql   (the dev token is already in its headers)\n  \
+             Dev token:  {token}\n  Download:   curl -OJ -H 'Authorization: Bearer {token}' '{base}/api/usage/export?format=csv'\n"
+        );
         if let Some(key) = &demo_ingest_key {
-            println!("  Ingest key: {key}");
+            banner.push_str(&format!("  Ingest key: {key}\n"));
         }
-        println!();
+        banner.push('\n');
+        // A closed stdout must not stop the server.
+        let mut stdout = std::io::stdout();
+        let _ = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush());
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

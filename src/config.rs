@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "usage-api", version, about = "Records LLM API usage and serves per-user analytics and exports")]
+#[command(
+    name = "usage-api",
+    version,
+    about = "Records LLM API usage and serves per-user analytics and exports"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -15,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run migrations, then serve HTTP until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run migrations and exit.
     Migrate(DatabaseArgs),
     /// Write deterministic demo data through the ingestion code path.
@@ -29,7 +33,11 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// SQLite (embedded default) or PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://usage.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://usage.db?mode=rwc"
+    )]
     pub database_url: String,
 }
 
@@ -68,7 +76,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Comma list of service keys allowed to call the ingest route.
-    #[arg(long, env = "USAGE_API_INGEST_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long,
+        env = "USAGE_API_INGEST_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub ingest_keys: Vec<String>,
     /// Export size limit in bytes.
     #[arg(long, env = "USAGE_API_EXPORT_MAX_BYTES", default_value_t = 10_485_760)]

@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait as _};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement, Value};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, Statement,
+    Value,
+};
 
 /// How long a request waits for a pooled connection before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -23,7 +26,11 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let mut options = ConnectOptions::new(url.to_owned());
     options
-        .max_connections(if sqlite { if in_memory { 1 } else { 8 } } else { 16 })
+        .max_connections(if sqlite {
+            if in_memory { 1 } else { 8 }
+        } else {
+            16
+        })
         .min_connections(if in_memory { 1 } else { 0 })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -36,7 +43,11 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Normal)
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
-            if in_memory { opts } else { opts.journal_mode(SqliteJournalMode::Wal) }
+            if in_memory {
+                opts
+            } else {
+                opts.journal_mode(SqliteJournalMode::Wal)
+            }
         });
     let started = tokio::time::Instant::now();
     loop {
@@ -46,7 +57,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 Err(error) if started.elapsed() < STARTUP_DEADLINE => {
                     tracing::warn!(%error, "database not answering yet; retrying");
                 }
-                Err(error) => return Err(error).context("cannot reach the database at DATABASE_URL"),
+                Err(error) => {
+                    return Err(error).context("cannot reach the database at DATABASE_URL");
+                }
             },
             Err(error) if started.elapsed() < STARTUP_DEADLINE && is_transient(&error) => {
                 tracing::warn!(%error, "database not reachable yet; retrying");
@@ -63,7 +76,9 @@ fn is_transient(error: &sea_orm::DbErr) -> bool {
 
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("database migration failed")
+    Migrator::up(db, None)
+        .await
+        .context("database migration failed")
 }
 
 /// A statement under construction: text with placeholders and their values in order.

@@ -98,7 +98,10 @@ pub fn demo_events(spec: &DemoSpec) -> Vec<WireEvent> {
         .map(str::to_owned)
         .chain((OTHER_USERS.len() + 1..spec.users as usize).map(|n| format!("user_{n:04}")))
         .collect();
-    let first_day = spec.today.checked_sub_days(Days::new(u64::from(spec.days.saturating_sub(1)))).unwrap_or(spec.today);
+    let first_day = spec
+        .today
+        .checked_sub_days(Days::new(u64::from(spec.days.saturating_sub(1))))
+        .unwrap_or(spec.today);
     let mut events = Vec::new();
     for (user_index, user) in users.iter().enumerate() {
         // Each user has their own habits: volume, favourite hours.
@@ -106,7 +109,10 @@ pub fn demo_events(spec: &DemoSpec) -> Vec<WireEvent> {
         let start_hour = rng.random_range(6..11);
         let mut conversation_number = 0u32;
         for day in first_day.iter_days().take(spec.days as usize) {
-            let weekend = matches!(chrono::Datelike::weekday(&day), chrono::Weekday::Sat | chrono::Weekday::Sun);
+            let weekend = matches!(
+                chrono::Datelike::weekday(&day),
+                chrono::Weekday::Sat | chrono::Weekday::Sun
+            );
             let mean = f64::from(spec.calls_per_day) * volume * if weekend { 0.4 } else { 1.0 };
             let mut calls_today = (mean * (0.6 + 0.8 * rng.random::<f64>())).round() as u32;
             let mut call_number = 0u32;
@@ -117,13 +123,25 @@ pub fn demo_events(spec: &DemoSpec) -> Vec<WireEvent> {
                 let conversation_id = format!("conv_{user_index}_{conversation_number:05}");
                 let title = TITLES[rng.random_range(0..TITLES.len())];
                 let hour = rng.random_range(start_hour..(start_hour + 12).min(23));
-                let mut at = Utc
-                    .from_utc_datetime(&day.and_hms_opt(hour, rng.random_range(0..60), rng.random_range(0..60)).unwrap_or_default());
+                let mut at = Utc.from_utc_datetime(
+                    &day.and_hms_opt(hour, rng.random_range(0..60), rng.random_range(0..60))
+                        .unwrap_or_default(),
+                );
                 let model = pick_model(&mut rng);
                 for message in 0..messages {
                     call_number += 1;
                     at += chrono::Duration::seconds(rng.random_range(20..600));
-                    events.push(demo_event(&mut rng, user, day, call_number, model, at, &conversation_id, title, message));
+                    events.push(demo_event(
+                        &mut rng,
+                        user,
+                        day,
+                        call_number,
+                        model,
+                        at,
+                        &conversation_id,
+                        title,
+                        message,
+                    ));
                 }
             }
         }
@@ -168,11 +186,17 @@ fn demo_event(
         usage: WireUsage {
             input_tokens: input,
             output_tokens: rng.random_range(80..1_800),
-            cache_creation_input_tokens: Some(if message == 0 { rng.random_range(0..3_000) } else { 0 }),
+            cache_creation_input_tokens: Some(if message == 0 {
+                rng.random_range(0..3_000)
+            } else {
+                0
+            }),
             cache_read_input_tokens: Some(context),
         },
         // Most events are priced by the service; a few carry the caller's own cost.
-        cost_usd: rng.random_bool(0.05).then(|| WireCost::Text(format!("0.{:06}", rng.random_range(100..90_000)))),
+        cost_usd: rng
+            .random_bool(0.05)
+            .then(|| WireCost::Text(format!("0.{:06}", rng.random_range(100..90_000)))),
         conversation_id: Some(conversation_id.to_owned()),
         conversation_title: (message == 0 || rng.random_bool(0.1)).then(|| title.to_owned()),
         tools: (!tools.is_empty()).then_some(tools),
@@ -180,7 +204,12 @@ fn demo_event(
 }
 
 /// Writes the demo events through the ingestion path, in batches, with a progress bar.
-pub async fn seed(db: &DatabaseConnection, prices: &PriceTable, spec: &DemoSpec, show_progress: bool) -> AppResult<IngestOutcome> {
+pub async fn seed(
+    db: &DatabaseConnection,
+    prices: &PriceTable,
+    spec: &DemoSpec,
+    show_progress: bool,
+) -> AppResult<IngestOutcome> {
     let events = demo_events(spec);
     let progress = if show_progress {
         ProgressBar::new(events.len() as u64)
@@ -188,9 +217,11 @@ pub async fn seed(db: &DatabaseConnection, prices: &PriceTable, spec: &DemoSpec,
         ProgressBar::hidden()
     };
     progress.set_style(
-        ProgressStyle::with_template("{spinner} seeding demo data [{bar:40}] {pos}/{len} events ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} seeding demo data [{bar:40}] {pos}/{len} events ({per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     let mut total = IngestOutcome::default();
     for batch in events.chunks(5_000) {
@@ -199,7 +230,8 @@ pub async fn seed(db: &DatabaseConnection, prices: &PriceTable, spec: &DemoSpec,
             .filter_map(|event| serde_json::to_string(event).ok())
             .collect::<Vec<_>>()
             .join("\n");
-        let parsed = ingest::parse_batch(BatchFormat::Ndjson, ndjson.as_bytes(), prices, Utc::now())?;
+        let parsed =
+            ingest::parse_batch(BatchFormat::Ndjson, ndjson.as_bytes(), prices, Utc::now())?;
         let outcome = ingest::store_events(db, parsed).await?;
         total.inserted += outcome.inserted;
         total.duplicates += outcome.duplicates;
@@ -234,16 +266,38 @@ mod tests {
     fn demo_data_is_valid_and_spans_the_days() {
         let events = demo_events(&spec(42));
         assert!(events.len() > 100);
-        let ndjson: Vec<String> = events.iter().filter_map(|e| serde_json::to_string(e).ok()).collect();
-        let now = Utc.with_ymd_and_hms(2025, 4, 1, 0, 0, 0).single().unwrap_or_default();
-        let parsed = ingest::parse_batch(BatchFormat::Ndjson, ndjson.join("\n").as_bytes(), &PriceTable::built_in(), now);
+        let ndjson: Vec<String> = events
+            .iter()
+            .filter_map(|e| serde_json::to_string(e).ok())
+            .collect();
+        let now = Utc
+            .with_ymd_and_hms(2025, 4, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        let parsed = ingest::parse_batch(
+            BatchFormat::Ndjson,
+            ndjson.join("\n").as_bytes(),
+            &PriceTable::built_in(),
+            now,
+        );
         assert_eq!(parsed.map(|p| p.len()).ok(), Some(events.len()));
-        let users: std::collections::BTreeSet<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+        let users: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| e.user_id.as_str()).collect();
         assert_eq!(users.len(), 3);
         assert!(users.contains(DEMO_USER));
-        let days: std::collections::BTreeSet<&str> = events.iter().map(|e| &e.occurred_at[..10]).collect();
-        assert!(days.len() >= 9 && days.iter().all(|d| *d >= "2025-03-22" && *d <= "2025-03-31"), "{days:?}");
-        let ids: std::collections::HashSet<(&str, &str)> = events.iter().map(|e| (e.user_id.as_str(), e.id.as_str())).collect();
+        let days: std::collections::BTreeSet<&str> =
+            events.iter().map(|e| &e.occurred_at[..10]).collect();
+        assert!(
+            days.len() >= 9
+                && days
+                    .iter()
+                    .all(|d| *d >= "2025-03-22" && *d <= "2025-03-31"),
+            "{days:?}"
+        );
+        let ids: std::collections::HashSet<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.user_id.as_str(), e.id.as_str()))
+            .collect();
         assert_eq!(ids.len(), events.len(), "event ids are unique per user");
     }
 }

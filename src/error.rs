@@ -68,7 +68,9 @@ impl AppError {
     /// Logs what the client will not see.
     fn log(&self) {
         match self {
-            AppError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            AppError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
             AppError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
             _ => {}
         }
@@ -78,7 +80,9 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             AppError::Internal(_) => "Internal server error".to_owned(),
-            AppError::Unavailable(_) => "The service is temporarily unavailable; try again shortly".to_owned(),
+            AppError::Unavailable(_) => {
+                "The service is temporarily unavailable; try again shortly".to_owned()
+            }
             other => other.to_string(),
         }
     }
@@ -91,7 +95,11 @@ pub fn is_connection_error(error: &DbErr) -> bool {
     let is_sqlx_connection = |runtime: &RuntimeErr| match runtime {
         RuntimeErr::SqlxError(inner) => matches!(
             inner.as_ref(),
-            SqlxError::Io(_) | SqlxError::PoolTimedOut | SqlxError::PoolClosed | SqlxError::WorkerCrashed | SqlxError::Tls(_)
+            SqlxError::Io(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed
+                | SqlxError::Tls(_)
         ),
         _ => false,
     };
@@ -173,9 +181,10 @@ impl IntoResponse for AppError {
         };
         let mut response = (status, Json(body)).into_response();
         if matches!(self, AppError::Unavailable(_)) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
         }
         response
     }
@@ -194,9 +203,9 @@ impl AppError {
         let code = match &error {
             AppError::Unauthenticated => "UNAUTHENTICATED",
             AppError::UserNotFound => "USER_NOT_FOUND",
-            AppError::InvalidInput { .. } | AppError::InvalidEvents { .. } | AppError::PayloadTooLarge { .. } => {
-                "BAD_USER_INPUT"
-            }
+            AppError::InvalidInput { .. }
+            | AppError::InvalidEvents { .. }
+            | AppError::PayloadTooLarge { .. } => "BAD_USER_INPUT",
             AppError::ExportTooLarge { .. } => "EXPORT_TOO_LARGE",
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -234,24 +243,72 @@ mod tests {
     #[tokio::test]
     async fn rest_mapping() {
         let (status, body) = body_of(AppError::Unauthenticated).await;
-        assert_eq!((status, body["code"].as_str(), body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED"), Some("Unauthorized")));
+        assert_eq!(
+            (status, body["code"].as_str(), body["error"].as_str()),
+            (
+                StatusCode::UNAUTHORIZED,
+                Some("UNAUTHENTICATED"),
+                Some("Unauthorized")
+            )
+        );
         let (status, body) = body_of(AppError::UserNotFound).await;
-        assert_eq!((status, body["code"].as_str(), body["error"].as_str()), (StatusCode::NOT_FOUND, Some("USER_NOT_FOUND"), Some("User not found")));
+        assert_eq!(
+            (status, body["code"].as_str(), body["error"].as_str()),
+            (
+                StatusCode::NOT_FOUND,
+                Some("USER_NOT_FOUND"),
+                Some("User not found")
+            )
+        );
         let (status, body) = body_of(AppError::invalid("start_date", "bad")).await;
-        assert_eq!((status, body["code"].as_str(), body["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("INVALID_PARAMETER"), Some("start_date")));
-        let (status, body) = body_of(AppError::ExportTooLarge { size_bytes: 11, limit_bytes: 10 }).await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["parameter"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("INVALID_PARAMETER"),
+                Some("start_date")
+            )
+        );
+        let (status, body) = body_of(AppError::ExportTooLarge {
+            size_bytes: 11,
+            limit_bytes: 10,
+        })
+        .await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!((body["code"].as_str(), body["size_bytes"].as_u64(), body["limit_bytes"].as_u64()), (Some("EXPORT_TOO_LARGE"), Some(11), Some(10)));
-        assert!(body["suggestions"].as_array().is_some_and(|s| !s.is_empty()));
-        let (status, body) = body_of(AppError::Unavailable(DbErr::Conn(sea_orm::RuntimeErr::Internal("refused".into())))).await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("UNAVAILABLE")));
+        assert_eq!(
+            (
+                body["code"].as_str(),
+                body["size_bytes"].as_u64(),
+                body["limit_bytes"].as_u64()
+            ),
+            (Some("EXPORT_TOO_LARGE"), Some(11), Some(10))
+        );
+        assert!(
+            body["suggestions"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+        );
+        let (status, body) = body_of(AppError::Unavailable(DbErr::Conn(
+            sea_orm::RuntimeErr::Internal("refused".into()),
+        )))
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("UNAVAILABLE"))
+        );
         assert!(!body.to_string().contains("refused"));
     }
 
     #[tokio::test]
     async fn internal_errors_are_masked() {
-        let (status, body) = body_of(AppError::internal(anyhow::anyhow!("SELECT secret FROM users"))).await;
-        assert_eq!((status, body["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("INTERNAL")));
+        let (status, body) = body_of(AppError::internal(anyhow::anyhow!(
+            "SELECT secret FROM users"
+        )))
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("INTERNAL"))
+        );
         assert!(!body.to_string().contains("SELECT"));
         let db: AppError = DbErr::Custom("syntax error near SELECT".into()).into();
         let graphql = db.into_graphql();
@@ -262,15 +319,39 @@ mod tests {
     fn graphql_mapping() {
         let code = |error: AppError| {
             let e = error.into_graphql();
-            e.extensions.and_then(|x| x.get("code").cloned()).map(|v| v.to_string())
+            e.extensions
+                .and_then(|x| x.get("code").cloned())
+                .map(|v| v.to_string())
         };
-        assert_eq!(code(AppError::Unauthenticated).as_deref(), Some("\"UNAUTHENTICATED\""));
-        assert_eq!(code(AppError::UserNotFound).as_deref(), Some("\"USER_NOT_FOUND\""));
-        assert_eq!(code(AppError::invalid("range.start", "x")).as_deref(), Some("\"BAD_USER_INPUT\""));
-        assert_eq!(code(AppError::internal(anyhow::anyhow!("x"))).as_deref(), Some("\"INTERNAL_SERVER_ERROR\""));
-        let too_large = AppError::ExportTooLarge { size_bytes: 11, limit_bytes: 10 }.into_graphql();
+        assert_eq!(
+            code(AppError::Unauthenticated).as_deref(),
+            Some("\"UNAUTHENTICATED\"")
+        );
+        assert_eq!(
+            code(AppError::UserNotFound).as_deref(),
+            Some("\"USER_NOT_FOUND\"")
+        );
+        assert_eq!(
+            code(AppError::invalid("range.start", "x")).as_deref(),
+            Some("\"BAD_USER_INPUT\"")
+        );
+        assert_eq!(
+            code(AppError::internal(anyhow::anyhow!("x"))).as_deref(),
+            Some("\"INTERNAL_SERVER_ERROR\"")
+        );
+        let too_large = AppError::ExportTooLarge {
+            size_bytes: 11,
+            limit_bytes: 10,
+        }
+        .into_graphql();
         let ext = too_large.extensions.unwrap_or_default();
-        assert_eq!(ext.get("sizeBytes").map(|v| v.to_string()).as_deref(), Some("11"));
-        assert_eq!(ext.get("limitBytes").map(|v| v.to_string()).as_deref(), Some("10"));
+        assert_eq!(
+            ext.get("sizeBytes").map(|v| v.to_string()).as_deref(),
+            Some("11")
+        );
+        assert_eq!(
+            ext.get("limitBytes").map(|v| v.to_string()).as_deref(),
+            Some("10")
+        );
     }
 }

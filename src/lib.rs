@@ -4,16 +4,16 @@
 //! `main.rs` only parses the command line; everything is built here so that tests and the
 //! benchmark reuse it.
 
+pub mod app;
 pub mod auth;
+pub mod commands;
 pub mod config;
+pub mod db;
+pub mod demo;
 pub mod error;
 pub mod export;
-pub mod usage;
-pub mod db;
-pub mod app;
 pub mod graphql;
 pub mod ingest;
-pub mod rest;
 pub mod reports;
-pub mod demo;
-pub mod commands;
+pub mod rest;
+pub mod usage;

@@ -6,14 +6,20 @@ use chrono::{DateTime, Duration, Utc};
 use crate::app::Services;
 use crate::error::{AppError, AppResult};
 use crate::export::link::query_string;
-use crate::export::{self, ExportData, ExportRequest, ExportSection, MAX_EXPORT_CONVERSATIONS, RenderedExport};
+use crate::export::{
+    self, ExportData, ExportRequest, ExportSection, MAX_EXPORT_CONVERSATIONS, RenderedExport,
+};
 use crate::usage::{UserId, queries};
 
 /// How long a signed download link stays valid.
 pub const LINK_LIFETIME_SECONDS: i64 = 300;
 
 /// Reads the data of every included section, concurrently.
-pub async fn gather(services: &Services, user: UserId, request: &ExportRequest) -> AppResult<ExportData> {
+pub async fn gather(
+    services: &Services,
+    user: UserId,
+    request: &ExportRequest,
+) -> AppResult<ExportData> {
     let db = &services.db;
     let range = &request.range;
     let sections = &request.sections;
@@ -26,7 +32,9 @@ pub async fn gather(services: &Services, user: UserId, request: &ExportRequest) 
     };
     let conversations = async {
         if sections.contains(ExportSection::Conversations) {
-            queries::conversations(db, user, range, MAX_EXPORT_CONVERSATIONS, None).await.map(Some)
+            queries::conversations(db, user, range, MAX_EXPORT_CONVERSATIONS, None)
+                .await
+                .map(Some)
         } else {
             Ok(None)
         }
@@ -45,7 +53,8 @@ pub async fn gather(services: &Services, user: UserId, request: &ExportRequest) 
             Ok(None)
         }
     };
-    let (summary, conversations, tools, models) = tokio::try_join!(summary, conversations, tools, models)?;
+    let (summary, conversations, tools, models) =
+        tokio::try_join!(summary, conversations, tools, models)?;
     Ok(ExportData {
         summary,
         conversations,
@@ -62,12 +71,25 @@ pub async fn render_export(
     generated_at: DateTime<Utc>,
 ) -> AppResult<RenderedExport> {
     let data = gather(services, user, request).await?;
-    export::render(request, &data, generated_at, services.settings.export_max_bytes).map_err(AppError::from)
+    export::render(
+        request,
+        &data,
+        generated_at,
+        services.settings.export_max_bytes,
+    )
+    .map_err(AppError::from)
 }
 
 /// The REST route for the same export with a signed token, valid for 5 minutes from `now`.
-pub fn download_url(services: &Services, sub: &str, request: &ExportRequest, now: DateTime<Utc>) -> String {
-    let token = services.links.sign(sub, request, now + Duration::seconds(LINK_LIFETIME_SECONDS));
+pub fn download_url(
+    services: &Services,
+    sub: &str,
+    request: &ExportRequest,
+    now: DateTime<Utc>,
+) -> String {
+    let token = services
+        .links
+        .sign(sub, request, now + Duration::seconds(LINK_LIFETIME_SECONDS));
     let path = format!("/api/usage/export?{}", query_string(request, Some(&token)));
     match &services.settings.public_url {
         Some(origin) => format!("{}{path}", origin.trim_end_matches('/')),

@@ -117,10 +117,17 @@ fn usage_columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement 
 
 /// Creates an aggregate table; on SQLite as `WITHOUT ROWID`, so that the primary key
 /// (user, bucket, …) is the table's own order and a range read touches one B-tree.
-async fn create_aggregate(manager: &SchemaManager<'_>, table: TableCreateStatement) -> Result<(), DbErr> {
+async fn create_aggregate(
+    manager: &SchemaManager<'_>,
+    table: TableCreateStatement,
+) -> Result<(), DbErr> {
     if manager.get_database_backend() == DatabaseBackend::Sqlite {
         let sql = format!("{} WITHOUT ROWID", table.to_string(SqliteQueryBuilder));
-        manager.get_connection().execute_unprepared(&sql).await.map(|_| ())
+        manager
+            .get_connection()
+            .execute_unprepared(&sql)
+            .await
+            .map(|_| ())
     } else {
         manager.create_table(table).await
     }
@@ -133,8 +140,19 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Users::Table)
-                    .col(ColumnDef::new(Users::Id).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(Users::ExternalId).string_len(255).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Users::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::ExternalId)
+                            .string_len(255)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -143,11 +161,29 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Conversations::Table)
-                    .col(ColumnDef::new(Conversations::Id).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(Conversations::UserId).big_integer().not_null())
-                    .col(ColumnDef::new(Conversations::ExternalId).string_len(255).not_null())
+                    .col(
+                        ColumnDef::new(Conversations::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Conversations::UserId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Conversations::ExternalId)
+                            .string_len(255)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Conversations::Title).text().null())
-                    .col(ColumnDef::new(Conversations::TitleAtMicros).big_integer().null())
+                    .col(
+                        ColumnDef::new(Conversations::TitleAtMicros)
+                            .big_integer()
+                            .null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(Conversations::Table, Conversations::UserId)
@@ -169,17 +205,47 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ApiCalls::Table)
-                    .col(ColumnDef::new(ApiCalls::Id).big_integer().not_null().auto_increment().primary_key())
+                    .col(
+                        ColumnDef::new(ApiCalls::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ApiCalls::UserId).big_integer().not_null())
                     .col(ColumnDef::new(ApiCalls::EventId).string_len(200).not_null())
-                    .col(ColumnDef::new(ApiCalls::ConversationId).big_integer().null())
+                    .col(
+                        ColumnDef::new(ApiCalls::ConversationId)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(ApiCalls::Model).string_len(200).not_null())
-                    .col(ColumnDef::new(ApiCalls::InputTokens).big_integer().not_null())
-                    .col(ColumnDef::new(ApiCalls::OutputTokens).big_integer().not_null())
-                    .col(ColumnDef::new(ApiCalls::CacheCreationInputTokens).big_integer().not_null())
-                    .col(ColumnDef::new(ApiCalls::CacheReadInputTokens).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ApiCalls::InputTokens)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiCalls::OutputTokens)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiCalls::CacheCreationInputTokens)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ApiCalls::CacheReadInputTokens)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiCalls::CostNanos).big_integer().not_null())
-                    .col(ColumnDef::new(ApiCalls::OccurredAtMicros).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ApiCalls::OccurredAtMicros)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiCalls::ToolCallCount).integer().not_null())
                     .foreign_key(
                         ForeignKey::create()
@@ -227,14 +293,36 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ToolCalls::Table)
-                    .col(ColumnDef::new(ToolCalls::Id).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(ToolCalls::ApiCallId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ToolCalls::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ToolCalls::ApiCallId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ToolCalls::UserId).big_integer().not_null())
                     .col(ColumnDef::new(ToolCalls::Name).string_len(200).not_null())
-                    .col(ColumnDef::new(ToolCalls::ExecutionTimeMs).big_integer().null())
+                    .col(
+                        ColumnDef::new(ToolCalls::ExecutionTimeMs)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(ToolCalls::Success).boolean().not_null())
-                    .col(ColumnDef::new(ToolCalls::CostNanos).big_integer().not_null())
-                    .col(ColumnDef::new(ToolCalls::OccurredAtMicros).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ToolCalls::CostNanos)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ToolCalls::OccurredAtMicros)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(ToolCalls::Table, ToolCalls::ApiCallId)
@@ -269,8 +357,16 @@ impl MigrationTrait for Migration {
         usage_hourly
             .table(UsageHourly::Table)
             .col(ColumnDef::new(UsageHourly::UserId).big_integer().not_null())
-            .col(ColumnDef::new(UsageHourly::BucketStart).big_integer().not_null())
-            .col(ColumnDef::new(UsageHourly::Model).string_len(200).not_null());
+            .col(
+                ColumnDef::new(UsageHourly::BucketStart)
+                    .big_integer()
+                    .not_null(),
+            )
+            .col(
+                ColumnDef::new(UsageHourly::Model)
+                    .string_len(200)
+                    .not_null(),
+            );
         usage_columns(&mut usage_hourly).primary_key(
             Index::create()
                 .col(UsageHourly::UserId)
@@ -284,10 +380,21 @@ impl MigrationTrait for Migration {
         let mut usage_quarter = Table::create();
         usage_quarter
             .table(UsageQuarterHourly::Table)
-            .col(ColumnDef::new(UsageQuarterHourly::UserId).big_integer().not_null())
-            .col(ColumnDef::new(UsageQuarterHourly::BucketStart).big_integer().not_null());
-        usage_columns(&mut usage_quarter)
-            .primary_key(Index::create().col(UsageQuarterHourly::UserId).col(UsageQuarterHourly::BucketStart));
+            .col(
+                ColumnDef::new(UsageQuarterHourly::UserId)
+                    .big_integer()
+                    .not_null(),
+            )
+            .col(
+                ColumnDef::new(UsageQuarterHourly::BucketStart)
+                    .big_integer()
+                    .not_null(),
+            );
+        usage_columns(&mut usage_quarter).primary_key(
+            Index::create()
+                .col(UsageQuarterHourly::UserId)
+                .col(UsageQuarterHourly::BucketStart),
+        );
         create_aggregate(manager, usage_quarter.to_owned()).await?;
 
         // Per user, hour and conversation: conversation figures and counts.
@@ -295,14 +402,46 @@ impl MigrationTrait for Migration {
             manager,
             Table::create()
                 .table(ConversationHourly::Table)
-                .col(ColumnDef::new(ConversationHourly::UserId).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::BucketStart).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::ConversationId).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::ApiCalls).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::TotalTokens).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::CostNanos).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::FirstAtMicros).big_integer().not_null())
-                .col(ColumnDef::new(ConversationHourly::LastAtMicros).big_integer().not_null())
+                .col(
+                    ColumnDef::new(ConversationHourly::UserId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::BucketStart)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::ConversationId)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::ApiCalls)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::TotalTokens)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::CostNanos)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::FirstAtMicros)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ConversationHourly::LastAtMicros)
+                        .big_integer()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(ConversationHourly::UserId)
@@ -319,13 +458,33 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(ToolHourly::Table)
                 .col(ColumnDef::new(ToolHourly::UserId).big_integer().not_null())
-                .col(ColumnDef::new(ToolHourly::BucketStart).big_integer().not_null())
+                .col(
+                    ColumnDef::new(ToolHourly::BucketStart)
+                        .big_integer()
+                        .not_null(),
+                )
                 .col(ColumnDef::new(ToolHourly::Name).string_len(200).not_null())
                 .col(ColumnDef::new(ToolHourly::Calls).big_integer().not_null())
-                .col(ColumnDef::new(ToolHourly::TimedCalls).big_integer().not_null())
-                .col(ColumnDef::new(ToolHourly::ExecutionTimeMsSum).big_integer().not_null())
-                .col(ColumnDef::new(ToolHourly::Successes).big_integer().not_null())
-                .col(ColumnDef::new(ToolHourly::CostNanos).big_integer().not_null())
+                .col(
+                    ColumnDef::new(ToolHourly::TimedCalls)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ToolHourly::ExecutionTimeMsSum)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ToolHourly::Successes)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(ToolHourly::CostNanos)
+                        .big_integer()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(ToolHourly::UserId)
@@ -350,7 +509,12 @@ impl MigrationTrait for Migration {
             "users",
         ] {
             manager
-                .drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned())
+                .drop_table(
+                    Table::drop()
+                        .table(Alias::new(table))
+                        .if_exists()
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -46,7 +46,10 @@ pub fn sdl() -> String {
 /// Gives every error an `extensions.code`; errors from resolvers carry theirs already.
 fn label_errors(errors: &mut [ServerError]) {
     for error in errors {
-        let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
         if has_code {
             continue;
         }
@@ -55,16 +58,25 @@ fn label_errors(errors: &mut [ServerError]) {
             || error.message.contains("Variable \"")
         {
             "BAD_USER_INPUT"
-        } else if error.message.starts_with(" --> ") || error.message.contains("expected ") && error.locations.is_empty() {
+        } else if error.message.starts_with(" --> ")
+            || error.message.contains("expected ") && error.locations.is_empty()
+        {
             "GRAPHQL_PARSE_FAILED"
         } else {
             "GRAPHQL_VALIDATION_FAILED"
         };
-        error.extensions.get_or_insert_with(Default::default).set("code", code);
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
     }
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> GraphQLResponse {
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> GraphQLResponse {
     let caller: Caller = state.authenticate(headers).await;
     let mut response = state.schema.execute(request.data(caller)).await;
     label_errors(&mut response.errors);
@@ -72,12 +84,20 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
 }
 
 /// `POST /graphql`: one operation per request (a JSON array is refused).
-pub async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+pub async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
     execute(&state, &headers, request.into_inner()).await
 }
 
 /// `GET /graphql`: queries only; a mutation gets 405.
-pub async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+pub async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
     let request = request.into_inner();
     if is_mutation(&request) {
         let mut response = (
@@ -87,9 +107,10 @@ pub async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, requ
             })),
         )
             .into_response();
-        response
-            .headers_mut()
-            .insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+        response.headers_mut().insert(
+            axum::http::header::ALLOW,
+            axum::http::HeaderValue::from_static("POST"),
+        );
         return response;
     }
     execute(&state, &headers, request).await.into_response()
@@ -101,10 +122,10 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
         return false;
     };
     let wanted = request.operation_name.as_deref();
-    document
-        .operations
-        .iter()
-        .any(|(name, operation)| (wanted.is_none() || name.map(|n| n.as_str()) == wanted) && operation.node.ty == OperationType::Mutation)
+    document.operations.iter().any(|(name, operation)| {
+        (wanted.is_none() || name.map(|n| n.as_str()) == wanted)
+            && operation.node.ty == OperationType::Mutation
+    })
 }
 
 /// The query GraphiQL opens with: every field of the API, ready to run.
@@ -137,14 +158,20 @@ mutation Export($range: DateRangeInput) {
 
 /// The GraphiQL page; with a dev token, its headers editor comes filled with it.
 pub fn graphiql_page(dev_token: Option<&str>) -> String {
-    let page = GraphiQLSource::build().endpoint("/graphql").title("usage-api GraphiQL").finish();
+    let page = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title("usage-api GraphiQL")
+        .finish();
     let mut options = format!(
         "defaultEditorToolsVisibility: true, defaultQuery: {},",
         serde_json::Value::String(EXAMPLE_QUERY.to_owned())
     );
     if let Some(token) = dev_token {
         let headers = serde_json::json!({ "Authorization": format!("Bearer {token}") }).to_string();
-        options.push_str(&format!(" defaultHeaders: {}, shouldPersistHeaders: false,", serde_json::Value::String(headers)));
+        options.push_str(&format!(
+            " defaultHeaders: {}, shouldPersistHeaders: false,",
+            serde_json::Value::String(headers)
+        ));
     }
     page.replacen("defaultEditorToolsVisibility: true,", &options, 1)
 }
@@ -155,7 +182,9 @@ pub async fn graphiql(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// The caller of a resolver, or `UNAUTHENTICATED`.
-pub(crate) fn caller<'a>(ctx: &'a async_graphql::Context<'_>) -> Result<&'a crate::auth::VerifiedUser, AppError> {
+pub(crate) fn caller<'a>(
+    ctx: &'a async_graphql::Context<'_>,
+) -> Result<&'a crate::auth::VerifiedUser, AppError> {
     match ctx.data_opt::<Caller>() {
         Some(Some(user)) => Ok(user),
         _ => Err(AppError::Unauthenticated),

@@ -3,9 +3,9 @@
 use async_graphql::{Context, Object, Result};
 use chrono::Utc;
 
+use super::caller;
 use super::query::user_and_range;
 use super::types::{DateRangeInput, ExportFormat, ExportSection, UsageExport};
-use super::caller;
 use crate::error::AppError;
 use crate::export::{self, ExportRequest, SectionSet};
 use crate::reports;
@@ -25,7 +25,9 @@ impl Mutation {
         #[graphql(default_with = "vec![ExportSection::All]")] include: Vec<ExportSection>,
         range: Option<DateRangeInput>,
     ) -> Result<UsageExport> {
-        export_usage(ctx, format, include, range).await.map_err(AppError::into_graphql)
+        export_usage(ctx, format, include, range)
+            .await
+            .map_err(AppError::into_graphql)
     }
 }
 
@@ -61,7 +63,10 @@ async fn export_usage(
 /// The sections of an `include` list; `ALL` anywhere means every section.
 fn section_set(include: &[ExportSection]) -> Result<SectionSet, AppError> {
     if include.is_empty() {
-        return Err(AppError::invalid("include", "include must name at least one section"));
+        return Err(AppError::invalid(
+            "include",
+            "include must name at least one section",
+        ));
     }
     let names: Vec<&str> = include
         .iter()
@@ -73,5 +78,6 @@ fn section_set(include: &[ExportSection]) -> Result<SectionSet, AppError> {
             ExportSection::Models => "models",
         })
         .collect();
-    SectionSet::parse_list(&names.join(",")).map_err(|message| AppError::invalid("include", message))
+    SectionSet::parse_list(&names.join(","))
+        .map_err(|message| AppError::invalid("include", message))
 }

@@ -3,7 +3,8 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::types::{
-    Conversation, ConversationConnection, ConversationEdge, DateRangeInput, ModelUsage, PageInfo, ToolUsage, UsageSummary, Viewer,
+    Conversation, ConversationConnection, ConversationEdge, DateRangeInput, ModelUsage, PageInfo,
+    ToolUsage, UsageSummary, Viewer,
 };
 use super::{caller, services};
 use crate::app::{RangeNames, Services};
@@ -46,14 +47,20 @@ impl Query {
         async {
             let user = caller(ctx)?;
             services(ctx)?.user_id(&user.sub).await?;
-            Ok(Viewer { id: ID(user.sub.clone()) })
+            Ok(Viewer {
+                id: ID(user.sub.clone()),
+            })
         }
         .await
         .map_err(AppError::into_graphql)
     }
 
     /// Totals over the range with a zero-filled daily series.
-    async fn usage_summary(&self, ctx: &Context<'_>, range: Option<DateRangeInput>) -> Result<UsageSummary> {
+    async fn usage_summary(
+        &self,
+        ctx: &Context<'_>,
+        range: Option<DateRangeInput>,
+    ) -> Result<UsageSummary> {
         async {
             let (services, user, range) = user_and_range(ctx, range).await?;
             let summary = queries::usage_summary(&services.db, user, &range).await?;
@@ -73,11 +80,17 @@ impl Query {
         #[graphql(default = 50)] first: Option<i32>,
         after: Option<String>,
     ) -> Result<ConversationConnection> {
-        conversation_connection(ctx, range, first, after).await.map_err(AppError::into_graphql)
+        conversation_connection(ctx, range, first, after)
+            .await
+            .map_err(AppError::into_graphql)
     }
 
     /// Each tool's calls in the range, by estimated cost descending.
-    async fn tool_usage(&self, ctx: &Context<'_>, range: Option<DateRangeInput>) -> Result<Vec<ToolUsage>> {
+    async fn tool_usage(
+        &self,
+        ctx: &Context<'_>,
+        range: Option<DateRangeInput>,
+    ) -> Result<Vec<ToolUsage>> {
         async {
             let (services, user, range) = user_and_range(ctx, range).await?;
             let tools = queries::tool_usage(&services.db, user, &range).await?;
@@ -88,7 +101,11 @@ impl Query {
     }
 
     /// Each model's calls in the range, by cost descending.
-    async fn model_usage(&self, ctx: &Context<'_>, range: Option<DateRangeInput>) -> Result<Vec<ModelUsage>> {
+    async fn model_usage(
+        &self,
+        ctx: &Context<'_>,
+        range: Option<DateRangeInput>,
+    ) -> Result<Vec<ModelUsage>> {
         async {
             let (services, user, range) = user_and_range(ctx, range).await?;
             let models = queries::model_usage(&services.db, user, &range).await?;
@@ -105,30 +122,43 @@ async fn conversation_connection(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<ConversationConnection, AppError> {
-        let first = first.unwrap_or(50);
-        if !(1..=100).contains(&first) {
-            return Err(AppError::invalid("first", format!("first must be between 1 and 100 (got {first})")));
-        }
-        let after = match after.as_deref() {
-            Some(text) => Some(ConversationCursor::decode(text).ok_or_else(|| AppError::invalid("after", "after is not a cursor of this list"))?),
-            None => None,
-        };
-        let (services, user, range) = user_and_range(ctx, range).await?;
-        let page = queries::conversations(&services.db, user, &range, first.unsigned_abs().into(), after.as_ref()).await?;
-        let edges: Vec<ConversationEdge> = page
-            .items
-            .into_iter()
-            .map(|item| ConversationEdge {
-                cursor: ConversationCursor::of(&item).encode(),
-                node: Conversation::from(item),
-            })
-            .collect();
-        Ok(ConversationConnection {
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
-            },
-            edges,
-            total_count: super::scalars::Long(page.total_count),
+    let first = first.unwrap_or(50);
+    if !(1..=100).contains(&first) {
+        return Err(AppError::invalid(
+            "first",
+            format!("first must be between 1 and 100 (got {first})"),
+        ));
+    }
+    let after = match after.as_deref() {
+        Some(text) => Some(
+            ConversationCursor::decode(text)
+                .ok_or_else(|| AppError::invalid("after", "after is not a cursor of this list"))?,
+        ),
+        None => None,
+    };
+    let (services, user, range) = user_and_range(ctx, range).await?;
+    let page = queries::conversations(
+        &services.db,
+        user,
+        &range,
+        first.unsigned_abs().into(),
+        after.as_ref(),
+    )
+    .await?;
+    let edges: Vec<ConversationEdge> = page
+        .items
+        .into_iter()
+        .map(|item| ConversationEdge {
+            cursor: ConversationCursor::of(&item).encode(),
+            node: Conversation::from(item),
         })
+        .collect();
+    Ok(ConversationConnection {
+        page_info: PageInfo {
+            has_next_page: page.has_next_page,
+            end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+        },
+        edges,
+        total_count: super::scalars::Long(page.total_count),
+    })
 }

@@ -41,7 +41,9 @@ impl ScalarType for DateTime {
         match &value {
             Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
                 .map(|at| DateTime(at.with_timezone(&Utc)))
-                .map_err(|e| InputValueError::custom(format!("\"{text}\" is not an RFC 3339 timestamp: {e}"))),
+                .map_err(|e| {
+                    InputValueError::custom(format!("\"{text}\" is not an RFC 3339 timestamp: {e}"))
+                }),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -60,7 +62,9 @@ pub struct Decimal(pub Money);
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => Money::parse(text).map(Decimal).map_err(InputValueError::custom),
+            Value::String(text) => Money::parse(text)
+                .map(Decimal)
+                .map_err(InputValueError::custom),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -114,8 +118,14 @@ mod tests {
 
     #[test]
     fn decimal_and_datetime_are_strings() {
-        assert_eq!(Decimal(Money::from_nanos(12_345_000)).to_value(), Value::String("0.012345".into()));
+        assert_eq!(
+            Decimal(Money::from_nanos(12_345_000)).to_value(),
+            Value::String("0.012345".into())
+        );
         let at = chrono::DateTime::from_timestamp(1_738_324_800, 0).unwrap_or_default();
-        assert_eq!(DateTime(at).to_value(), Value::String("2025-01-31T12:00:00Z".into()));
+        assert_eq!(
+            DateTime(at).to_value(),
+            Value::String("2025-01-31T12:00:00Z".into())
+        );
     }
 }

@@ -56,17 +56,47 @@ impl ModelPrice {
 
 /// Built-in prices (USD per million tokens; cache write is the 5-minute cache write price).
 const BUILT_IN: &[(&str, ModelPrice)] = &[
-    ("claude-opus-4-5", ModelPrice::per_mtok(5_000, 25_000, 6_250, 500)),
-    ("claude-opus-4-1", ModelPrice::per_mtok(15_000, 75_000, 18_750, 1_500)),
-    ("claude-opus-4", ModelPrice::per_mtok(15_000, 75_000, 18_750, 1_500)),
-    ("claude-sonnet-4-5", ModelPrice::per_mtok(3_000, 15_000, 3_750, 300)),
-    ("claude-sonnet-4", ModelPrice::per_mtok(3_000, 15_000, 3_750, 300)),
-    ("claude-3-7-sonnet", ModelPrice::per_mtok(3_000, 15_000, 3_750, 300)),
-    ("claude-3-5-sonnet", ModelPrice::per_mtok(3_000, 15_000, 3_750, 300)),
-    ("claude-haiku-4-5", ModelPrice::per_mtok(1_000, 5_000, 1_250, 100)),
-    ("claude-3-5-haiku", ModelPrice::per_mtok(800, 4_000, 1_000, 80)),
+    (
+        "claude-opus-4-5",
+        ModelPrice::per_mtok(5_000, 25_000, 6_250, 500),
+    ),
+    (
+        "claude-opus-4-1",
+        ModelPrice::per_mtok(15_000, 75_000, 18_750, 1_500),
+    ),
+    (
+        "claude-opus-4",
+        ModelPrice::per_mtok(15_000, 75_000, 18_750, 1_500),
+    ),
+    (
+        "claude-sonnet-4-5",
+        ModelPrice::per_mtok(3_000, 15_000, 3_750, 300),
+    ),
+    (
+        "claude-sonnet-4",
+        ModelPrice::per_mtok(3_000, 15_000, 3_750, 300),
+    ),
+    (
+        "claude-3-7-sonnet",
+        ModelPrice::per_mtok(3_000, 15_000, 3_750, 300),
+    ),
+    (
+        "claude-3-5-sonnet",
+        ModelPrice::per_mtok(3_000, 15_000, 3_750, 300),
+    ),
+    (
+        "claude-haiku-4-5",
+        ModelPrice::per_mtok(1_000, 5_000, 1_250, 100),
+    ),
+    (
+        "claude-3-5-haiku",
+        ModelPrice::per_mtok(800, 4_000, 1_000, 80),
+    ),
     ("claude-3-haiku", ModelPrice::per_mtok(250, 1_250, 300, 30)),
-    ("claude-3-opus", ModelPrice::per_mtok(15_000, 75_000, 18_750, 1_500)),
+    (
+        "claude-3-opus",
+        ModelPrice::per_mtok(15_000, 75_000, 18_750, 1_500),
+    ),
 ];
 
 /// Prices by model id.
@@ -123,12 +153,15 @@ impl PriceValue {
     /// Nano-dollars per million tokens.
     fn nanos_per_mtok(&self) -> Result<i64, String> {
         let decimal = match self {
-            PriceValue::Text(text) => Decimal::from_str_exact(text.trim()).map_err(|_| format!("\"{text}\" is not a decimal"))?,
+            PriceValue::Text(text) => Decimal::from_str_exact(text.trim())
+                .map_err(|_| format!("\"{text}\" is not a decimal"))?,
             PriceValue::Integer(value) => Decimal::from(*value),
             // A number in a file has at most ~15 significant digits; its shortest form is exact.
-            PriceValue::Float(value) => Decimal::from_str_exact(&value.to_string()).map_err(|_| format!("{value} is not a usable price"))?,
+            PriceValue::Float(value) => Decimal::from_str_exact(&value.to_string())
+                .map_err(|_| format!("{value} is not a usable price"))?,
         };
-        let money = Money::from_decimal(decimal).map_err(|error| format!("price {decimal} {error}"))?;
+        let money =
+            Money::from_decimal(decimal).map_err(|error| format!("price {decimal} {error}"))?;
         Ok(money.nanos())
     }
 }
@@ -137,7 +170,10 @@ impl PriceTable {
     /// The built-in prices of current Claude models.
     pub fn built_in() -> Self {
         PriceTable {
-            prices: BUILT_IN.iter().map(|(model, price)| ((*model).to_owned(), *price)).collect(),
+            prices: BUILT_IN
+                .iter()
+                .map(|(model, price)| ((*model).to_owned(), *price))
+                .collect(),
         }
     }
 
@@ -154,7 +190,9 @@ impl PriceTable {
             path: display.clone(),
             message: message.lines().next().unwrap_or_default().to_owned(),
         };
-        let is_toml = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
+        let is_toml = path
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("toml"));
         let file: PricingFile = if is_toml {
             toml::from_str(&text).map_err(|e| malformed(e.message().to_owned()))?
         } else {
@@ -186,7 +224,9 @@ impl PriceTable {
     /// The price of `model`; a dated id (`claude-sonnet-4-5-20250929`) or a `-latest` alias
     /// takes its base model's price.
     pub fn price_of(&self, model: &str) -> Option<&ModelPrice> {
-        self.prices.get(model).or_else(|| self.prices.get(base_model(model)))
+        self.prices
+            .get(model)
+            .or_else(|| self.prices.get(base_model(model)))
     }
 
     /// Model ids with a price, sorted.
@@ -213,7 +253,12 @@ mod tests {
     use super::*;
 
     fn tokens(input: i64, output: i64, cache_creation: i64, cache_read: i64) -> TokenCounts {
-        TokenCounts { input, output, cache_creation, cache_read }
+        TokenCounts {
+            input,
+            output,
+            cache_creation,
+            cache_read,
+        }
     }
 
     fn cost(model: &str, counts: TokenCounts) -> String {
@@ -241,25 +286,50 @@ mod tests {
         ];
         assert_eq!(cases.len(), BUILT_IN.len());
         for (model, [input, output, write, read]) in cases {
-            assert_eq!(cost(model, tokens(1_000_000, 0, 0, 0)), input, "{model} input");
-            assert_eq!(cost(model, tokens(0, 1_000_000, 0, 0)), output, "{model} output");
-            assert_eq!(cost(model, tokens(0, 0, 1_000_000, 0)), write, "{model} cache write");
-            assert_eq!(cost(model, tokens(0, 0, 0, 1_000_000)), read, "{model} cache read");
+            assert_eq!(
+                cost(model, tokens(1_000_000, 0, 0, 0)),
+                input,
+                "{model} input"
+            );
+            assert_eq!(
+                cost(model, tokens(0, 1_000_000, 0, 0)),
+                output,
+                "{model} output"
+            );
+            assert_eq!(
+                cost(model, tokens(0, 0, 1_000_000, 0)),
+                write,
+                "{model} cache write"
+            );
+            assert_eq!(
+                cost(model, tokens(0, 0, 0, 1_000_000)),
+                read,
+                "{model} cache read"
+            );
         }
     }
 
     #[test]
     fn a_typical_call_is_exact() {
         // 1200 × 3 + 350 × 15 + 800 × 0.3, per million: 0.00909 dollars.
-        assert_eq!(cost("claude-sonnet-4-5", tokens(1200, 350, 0, 800)), "0.00909");
+        assert_eq!(
+            cost("claude-sonnet-4-5", tokens(1200, 350, 0, 800)),
+            "0.00909"
+        );
         assert_eq!(cost("claude-3-haiku", tokens(1, 0, 0, 1)), "0.00000028");
     }
 
     #[test]
     fn dated_ids_take_the_base_price() {
         let table = PriceTable::built_in();
-        assert_eq!(table.price_of("claude-sonnet-4-5-20250929"), table.price_of("claude-sonnet-4-5"));
-        assert_eq!(table.price_of("claude-3-5-haiku-latest"), table.price_of("claude-3-5-haiku"));
+        assert_eq!(
+            table.price_of("claude-sonnet-4-5-20250929"),
+            table.price_of("claude-sonnet-4-5")
+        );
+        assert_eq!(
+            table.price_of("claude-3-5-haiku-latest"),
+            table.price_of("claude-3-5-haiku")
+        );
         assert!(table.price_of("gpt-4o").is_none());
         assert!(table.price_of("claude-sonnet-4-5-2025").is_none());
     }
@@ -268,15 +338,29 @@ mod tests {
     fn reads_toml_and_json_files() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let toml_path = dir.path().join("prices.toml");
-        std::fs::write(&toml_path, "[models.my-model]\ninput = \"2.5\"\noutput = 10\ncache_read = 0.25\n")
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            &toml_path,
+            "[models.my-model]\ninput = \"2.5\"\noutput = 10\ncache_read = 0.25\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let table = PriceTable::from_file(&toml_path).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(table.models(), vec!["my-model"]);
         let price = table.price_of("my-model-20250101").copied();
-        assert_eq!(price.map(|p| p.cost(&tokens(1_000_000, 1_000_000, 1_000_000, 1_000_000)).to_string()).as_deref(), Some("12.75"));
+        assert_eq!(
+            price
+                .map(|p| p
+                    .cost(&tokens(1_000_000, 1_000_000, 1_000_000, 1_000_000))
+                    .to_string())
+                .as_deref(),
+            Some("12.75")
+        );
 
         let json_path = dir.path().join("prices.json");
-        std::fs::write(&json_path, r#"{"models": {"m": {"input": 1, "output": "2"}}}"#).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            &json_path,
+            r#"{"models": {"m": {"input": 1, "output": "2"}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(PriceTable::from_file(&json_path).is_ok());
     }
 
@@ -293,9 +377,16 @@ mod tests {
         for (name, text) in cases {
             let path = dir.path().join(name);
             std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
-            let error = PriceTable::from_file(&path).map(|_| ()).map_err(|e| e.to_string());
-            let message = error.err().unwrap_or_else(|| panic!("{name} should be refused"));
-            assert!(message.contains(name) && !message.contains('\n'), "{message}");
+            let error = PriceTable::from_file(&path)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let message = error
+                .err()
+                .unwrap_or_else(|| panic!("{name} should be refused"));
+            assert!(
+                message.contains(name) && !message.contains('\n'),
+                "{message}"
+            );
         }
         let missing = PriceTable::from_file(&dir.path().join("missing.json")).map(|_| ());
         assert!(missing.is_err_and(|e| e.to_string().contains("cannot read pricing file")));

@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, TransactionTrait,
+};
 
 use super::wire::NewEvent;
 use crate::db::{Sql, greatest, least};
@@ -26,7 +28,10 @@ pub struct IngestOutcome {
 }
 
 /// Stores `events` (already validated) exactly once, all or nothing.
-pub async fn store_events(db: &DatabaseConnection, events: Vec<NewEvent>) -> AppResult<IngestOutcome> {
+pub async fn store_events(
+    db: &DatabaseConnection,
+    events: Vec<NewEvent>,
+) -> AppResult<IngestOutcome> {
     let total = events.len() as u64;
     // A repeated (user, id) inside the batch is a duplicate of its first occurrence.
     let mut seen = HashSet::with_capacity(events.len());
@@ -35,7 +40,10 @@ pub async fn store_events(db: &DatabaseConnection, events: Vec<NewEvent>) -> App
         .filter(|event| seen.insert((event.user.clone(), event.event_id.clone())))
         .collect();
     if events.is_empty() {
-        return Ok(IngestOutcome { inserted: 0, duplicates: total });
+        return Ok(IngestOutcome {
+            inserted: 0,
+            duplicates: total,
+        });
     }
     let txn = db.begin().await?;
     let inserted = store_in(&txn, &events).await?;
@@ -66,7 +74,10 @@ struct IdRow {
 }
 
 /// Creates missing users; returns the id of every user of the batch.
-async fn ensure_users(txn: &DatabaseTransaction, events: &[NewEvent]) -> AppResult<HashMap<String, i64>> {
+async fn ensure_users(
+    txn: &DatabaseTransaction,
+    events: &[NewEvent],
+) -> AppResult<HashMap<String, i64>> {
     let names: Vec<&str> = {
         let mut set: Vec<&str> = events.iter().map(|e| e.user.as_str()).collect();
         set.sort_unstable();
@@ -79,7 +90,10 @@ async fn ensure_users(txn: &DatabaseTransaction, events: &[NewEvent]) -> AppResu
         let mut insert = Sql::new(backend);
         insert.push("INSERT INTO users (external_id) VALUES ");
         for (position, name) in chunk.iter().enumerate() {
-            insert.push(if position == 0 { "(" } else { ", (" }).bind(*name).push(")");
+            insert
+                .push(if position == 0 { "(" } else { ", (" })
+                .bind(*name)
+                .push(")");
         }
         insert.push(" ON CONFLICT (external_id) DO NOTHING");
         txn.execute_raw(insert.build()).await?;
@@ -87,7 +101,9 @@ async fn ensure_users(txn: &DatabaseTransaction, events: &[NewEvent]) -> AppResu
         let mut select = Sql::new(backend);
         select.push("SELECT id, external_id FROM users WHERE external_id IN (");
         for (position, name) in chunk.iter().enumerate() {
-            select.push(if position == 0 { "" } else { ", " }).bind(*name);
+            select
+                .push(if position == 0 { "" } else { ", " })
+                .bind(*name);
         }
         select.push(")");
         for row in IdRow::find_by_statement(select.build()).all(txn).await? {
@@ -131,9 +147,17 @@ async fn ensure_conversations(
         select.push("SELECT id, user_id, external_id FROM conversations WHERE ");
         for (position, (user, external)) in chunk.iter().enumerate() {
             select.push(if position == 0 { "(" } else { " OR (" });
-            select.push("user_id = ").bind(*user).push(" AND external_id = ").bind(*external).push(")");
+            select
+                .push("user_id = ")
+                .bind(*user)
+                .push(" AND external_id = ")
+                .bind(*external)
+                .push(")");
         }
-        for row in ConversationRow::find_by_statement(select.build()).all(txn).await? {
+        for row in ConversationRow::find_by_statement(select.build())
+            .all(txn)
+            .await?
+        {
             ids.insert((row.user_id, row.external_id), row.id);
         }
     }
@@ -212,7 +236,9 @@ async fn insert_api_calls(
             let event = by_key
                 .get(&(row.user_id, row.event_id.as_str()))
                 .copied()
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("inserted call {} not in the batch", row.id)))?;
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("inserted call {} not in the batch", row.id))
+                })?;
             inserted.push(InsertedCall {
                 id: row.id,
                 event,
@@ -226,13 +252,21 @@ async fn insert_api_calls(
 }
 
 /// Inserts the tool calls of new API calls, each with an exact share of its call's cost.
-async fn insert_tool_calls(txn: &DatabaseTransaction, events: &[NewEvent], inserted: &[InsertedCall]) -> AppResult<()> {
+async fn insert_tool_calls(
+    txn: &DatabaseTransaction,
+    events: &[NewEvent],
+    inserted: &[InsertedCall],
+) -> AppResult<()> {
     let backend = txn.get_database_backend();
     let rows: Vec<(&InsertedCall, &super::wire::NewToolCall, Money)> = inserted
         .iter()
         .flat_map(|call| {
             let event = &events[call.event];
-            event.tools.iter().zip(event.cost.split(event.tools.len())).map(move |(tool, share)| (call, tool, share))
+            event
+                .tools
+                .iter()
+                .zip(event.cost.split(event.tools.len()))
+                .map(move |(tool, share)| (call, tool, share))
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
@@ -278,7 +312,9 @@ async fn update_titles(
         let Some(conversation) = conversations.get(&(call.user, external.clone())) else {
             continue;
         };
-        let entry = latest.entry(*conversation).or_insert((event.occurred_at_micros, title));
+        let entry = latest
+            .entry(*conversation)
+            .or_insert((event.occurred_at_micros, title));
         if event.occurred_at_micros >= entry.0 {
             *entry = (event.occurred_at_micros, title);
         }
@@ -322,7 +358,14 @@ impl UsageSums {
     }
 
     fn bind(&self, sql: &mut Sql) {
-        for value in [self.api_calls, self.input, self.output, self.cache_creation, self.cache_read, self.cost] {
+        for value in [
+            self.api_calls,
+            self.input,
+            self.output,
+            self.cache_creation,
+            self.cache_read,
+            self.cost,
+        ] {
             sql.push(", ").bind(value);
         }
     }
@@ -370,22 +413,33 @@ async fn update_aggregates(
         let event = &events[call.event];
         let second = event.occurred_at_micros.div_euclid(1_000_000);
         let hour = second - second.rem_euclid(HOUR);
-        hourly.entry((call.user, hour, event.model.as_str())).or_default().add(event);
-        quarter.entry((call.user, second - second.rem_euclid(QUARTER_HOUR))).or_default().add(event);
+        hourly
+            .entry((call.user, hour, event.model.as_str()))
+            .or_default()
+            .add(event);
+        quarter
+            .entry((call.user, second - second.rem_euclid(QUARTER_HOUR)))
+            .or_default()
+            .add(event);
         if let Some(conversation) = event
             .conversation
             .as_ref()
             .and_then(|external| conversations.get(&(call.user, external.clone())))
         {
-            let total_tokens = event.tokens.input + event.tokens.output + event.tokens.cache_creation + event.tokens.cache_read;
+            let total_tokens = event.tokens.input
+                + event.tokens.output
+                + event.tokens.cache_creation
+                + event.tokens.cache_read;
             let at = event.occurred_at_micros;
-            let sums = by_conversation.entry((call.user, hour, *conversation)).or_insert(ConversationSums {
-                api_calls: 0,
-                tokens: 0,
-                cost: 0,
-                first: at,
-                last: at,
-            });
+            let sums = by_conversation
+                .entry((call.user, hour, *conversation))
+                .or_insert(ConversationSums {
+                    api_calls: 0,
+                    tokens: 0,
+                    cost: 0,
+                    first: at,
+                    last: at,
+                });
             sums.api_calls += 1;
             sums.tokens += total_tokens;
             sums.cost += event.cost.nanos();
@@ -393,7 +447,9 @@ async fn update_aggregates(
             sums.last = sums.last.max(at);
         }
         for (tool, share) in event.tools.iter().zip(event.cost.split(event.tools.len())) {
-            let sums = by_tool.entry((call.user, hour, tool.name.as_str())).or_default();
+            let sums = by_tool
+                .entry((call.user, hour, tool.name.as_str()))
+                .or_default();
             sums.calls += 1;
             sums.successes += i64::from(tool.success);
             sums.cost += share.nanos();
@@ -420,11 +476,16 @@ async fn update_aggregates(
         sql.push(&USAGE_COLUMNS.join(", ")).push(") VALUES ");
         for (position, ((user, hour, model), sums)) in chunk.iter().enumerate() {
             sql.push(if position == 0 { "(" } else { ", (" });
-            sql.bind(*user).push(", ").bind(*hour).push(", ").bind(*model);
+            sql.bind(*user)
+                .push(", ")
+                .bind(*hour)
+                .push(", ")
+                .bind(*model);
             sums.bind(&mut sql);
             sql.push(")");
         }
-        sql.push(" ON CONFLICT (user_id, bucket_start, model) DO UPDATE SET ").push(&add_usage("usage_hourly"));
+        sql.push(" ON CONFLICT (user_id, bucket_start, model) DO UPDATE SET ")
+            .push(&add_usage("usage_hourly"));
         txn.execute_raw(sql.build()).await?;
     }
 
@@ -439,7 +500,8 @@ async fn update_aggregates(
             sums.bind(&mut sql);
             sql.push(")");
         }
-        sql.push(" ON CONFLICT (user_id, bucket_start) DO UPDATE SET ").push(&add_usage("usage_quarter_hourly"));
+        sql.push(" ON CONFLICT (user_id, bucket_start) DO UPDATE SET ")
+            .push(&add_usage("usage_quarter_hourly"));
         txn.execute_raw(sql.build()).await?;
     }
 
@@ -452,8 +514,18 @@ async fn update_aggregates(
         );
         for (position, ((user, hour, conversation), sums)) in chunk.iter().enumerate() {
             sql.push(if position == 0 { "(" } else { ", (" });
-            sql.bind(*user).push(", ").bind(*hour).push(", ").bind(*conversation);
-            for value in [sums.api_calls, sums.tokens, sums.cost, sums.first, sums.last] {
+            sql.bind(*user)
+                .push(", ")
+                .bind(*hour)
+                .push(", ")
+                .bind(*conversation);
+            for value in [
+                sums.api_calls,
+                sums.tokens,
+                sums.cost,
+                sums.first,
+                sums.last,
+            ] {
                 sql.push(", ").bind(value);
             }
             sql.push(")");
@@ -464,9 +536,15 @@ async fn update_aggregates(
              total_tokens = conversation_hourly.total_tokens + excluded.total_tokens, \
              cost_nanos = conversation_hourly.cost_nanos + excluded.cost_nanos, first_at_micros = ",
         );
-        sql.push(&least("conversation_hourly.first_at_micros", "excluded.first_at_micros"));
+        sql.push(&least(
+            "conversation_hourly.first_at_micros",
+            "excluded.first_at_micros",
+        ));
         sql.push(", last_at_micros = ");
-        sql.push(&greatest("conversation_hourly.last_at_micros", "excluded.last_at_micros"));
+        sql.push(&greatest(
+            "conversation_hourly.last_at_micros",
+            "excluded.last_at_micros",
+        ));
         txn.execute_raw(sql.build()).await?;
     }
 
@@ -476,19 +554,35 @@ async fn update_aggregates(
         sql.push("INSERT INTO tool_hourly (user_id, bucket_start, name, calls, timed_calls, execution_time_ms_sum, successes, cost_nanos) VALUES ");
         for (position, ((user, hour, name), sums)) in chunk.iter().enumerate() {
             sql.push(if position == 0 { "(" } else { ", (" });
-            sql.bind(*user).push(", ").bind(*hour).push(", ").bind(*name);
-            for value in [sums.calls, sums.timed, sums.time_sum, sums.successes, sums.cost] {
+            sql.bind(*user)
+                .push(", ")
+                .bind(*hour)
+                .push(", ")
+                .bind(*name);
+            for value in [
+                sums.calls,
+                sums.timed,
+                sums.time_sum,
+                sums.successes,
+                sums.cost,
+            ] {
                 sql.push(", ").bind(value);
             }
             sql.push(")");
         }
         sql.push(" ON CONFLICT (user_id, bucket_start, name) DO UPDATE SET ");
         sql.push(
-            &["calls", "timed_calls", "execution_time_ms_sum", "successes", "cost_nanos"]
-                .iter()
-                .map(|c| format!("{c} = tool_hourly.{c} + excluded.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            &[
+                "calls",
+                "timed_calls",
+                "execution_time_ms_sum",
+                "successes",
+                "cost_nanos",
+            ]
+            .iter()
+            .map(|c| format!("{c} = tool_hourly.{c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         );
         txn.execute_raw(sql.build()).await?;
     }

@@ -113,7 +113,9 @@ impl WireCost {
                 let money = Money::parse(&text).map_err(|e| format!("{text} {e}"))?;
                 let significant = text.trim_start_matches(['0', '.']).replace('.', "");
                 if significant.trim_end_matches('0').len() > 15 {
-                    return Err(format!("{text} has too many digits for a JSON number; send it as a string"));
+                    return Err(format!(
+                        "{text} has too many digits for a JSON number; send it as a string"
+                    ));
                 }
                 Ok(money)
             }
@@ -154,9 +156,16 @@ pub fn parse_event(index: usize, text: &str) -> Result<WireEvent, EventProblem> 
         };
         let inner = error.into_inner();
         let message = inner.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
         // serde reports a missing field at its parent; name the field itself.
-        let field = match message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+        let field = match message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
             Some(missing) if path == "." => missing.to_owned(),
             Some(missing) => format!("{path}.{missing}"),
             None if path == "." => String::new(),
@@ -179,20 +188,38 @@ fn problem(index: usize, field: &str, message: String) -> EventProblem {
     }
 }
 
-fn check_name(index: usize, field: &str, value: &str, max: usize, problems: &mut Vec<EventProblem>) {
+fn check_name(
+    index: usize,
+    field: &str,
+    value: &str,
+    max: usize,
+    problems: &mut Vec<EventProblem>,
+) {
     let chars = value.chars().count();
     if value.trim().is_empty() {
         problems.push(problem(index, field, "must not be empty".to_owned()));
     } else if chars > max {
-        problems.push(problem(index, field, format!("is {chars} characters long; at most {max} are allowed")));
+        problems.push(problem(
+            index,
+            field,
+            format!("is {chars} characters long; at most {max} are allowed"),
+        ));
     } else if value.chars().any(char::is_control) {
-        problems.push(problem(index, field, "must not contain control characters".to_owned()));
+        problems.push(problem(
+            index,
+            field,
+            "must not contain control characters".to_owned(),
+        ));
     }
 }
 
 fn check_tokens(index: usize, field: &str, value: u64, problems: &mut Vec<EventProblem>) -> i64 {
     if value > MAX_TOKENS {
-        problems.push(problem(index, field, format!("{value} is more than {MAX_TOKENS}")));
+        problems.push(problem(
+            index,
+            field,
+            format!("{value} is more than {MAX_TOKENS}"),
+        ));
         0
     } else {
         i64::try_from(value).unwrap_or(0)
@@ -203,7 +230,12 @@ fn check_tokens(index: usize, field: &str, value: u64, problems: &mut Vec<EventP
 const EARLIEST_MICROS: i64 = 946_684_800_000_000;
 
 /// Checks an event's values and prices it. `now` bounds `occurred_at` (at most a day ahead).
-pub fn validate(index: usize, wire: WireEvent, prices: &PriceTable, now: DateTime<Utc>) -> Result<NewEvent, Vec<EventProblem>> {
+pub fn validate(
+    index: usize,
+    wire: WireEvent,
+    prices: &PriceTable,
+    now: DateTime<Utc>,
+) -> Result<NewEvent, Vec<EventProblem>> {
     let mut problems = Vec::new();
     let p = &mut problems;
     check_name(index, "id", &wire.id, MAX_EVENT_ID_CHARS, p);
@@ -214,22 +246,47 @@ pub fn validate(index: usize, wire: WireEvent, prices: &PriceTable, now: DateTim
             let micros = at.timestamp_micros();
             let latest = now.timestamp_micros() + 86_400_000_000;
             if micros < EARLIEST_MICROS {
-                p.push(problem(index, "occurred_at", "must not be before 2000-01-01".to_owned()));
+                p.push(problem(
+                    index,
+                    "occurred_at",
+                    "must not be before 2000-01-01".to_owned(),
+                ));
             } else if micros > latest {
-                p.push(problem(index, "occurred_at", "must not be more than a day in the future".to_owned()));
+                p.push(problem(
+                    index,
+                    "occurred_at",
+                    "must not be more than a day in the future".to_owned(),
+                ));
             }
             micros
         }
         Err(error) => {
-            p.push(problem(index, "occurred_at", format!("\"{}\" is not an RFC 3339 timestamp ({error})", wire.occurred_at)));
+            p.push(problem(
+                index,
+                "occurred_at",
+                format!(
+                    "\"{}\" is not an RFC 3339 timestamp ({error})",
+                    wire.occurred_at
+                ),
+            ));
             0
         }
     };
     let tokens = TokenCounts {
         input: check_tokens(index, "usage.input_tokens", wire.usage.input_tokens, p),
         output: check_tokens(index, "usage.output_tokens", wire.usage.output_tokens, p),
-        cache_creation: check_tokens(index, "usage.cache_creation_input_tokens", wire.usage.cache_creation_input_tokens.unwrap_or(0), p),
-        cache_read: check_tokens(index, "usage.cache_read_input_tokens", wire.usage.cache_read_input_tokens.unwrap_or(0), p),
+        cache_creation: check_tokens(
+            index,
+            "usage.cache_creation_input_tokens",
+            wire.usage.cache_creation_input_tokens.unwrap_or(0),
+            p,
+        ),
+        cache_read: check_tokens(
+            index,
+            "usage.cache_read_input_tokens",
+            wire.usage.cache_read_input_tokens.unwrap_or(0),
+            p,
+        ),
     };
     let cost = match &wire.cost_usd {
         Some(cost) => cost.to_money().unwrap_or_else(|message| {
@@ -243,7 +300,10 @@ pub fn validate(index: usize, wire: WireEvent, prices: &PriceTable, now: DateTim
                     p.push(problem(
                         index,
                         "model",
-                        format!("no price is known for model \"{}\"; send cost_usd with the event", wire.model),
+                        format!(
+                            "no price is known for model \"{}\"; send cost_usd with the event",
+                            wire.model
+                        ),
                     ));
                 }
                 Money::ZERO
@@ -255,22 +315,50 @@ pub fn validate(index: usize, wire: WireEvent, prices: &PriceTable, now: DateTim
     }
     if let Some(title) = &wire.conversation_title {
         if wire.conversation_id.is_none() {
-            p.push(problem(index, "conversation_title", "needs a conversation_id".to_owned()));
+            p.push(problem(
+                index,
+                "conversation_title",
+                "needs a conversation_id".to_owned(),
+            ));
         }
         let chars = title.chars().count();
         if chars > MAX_TITLE_CHARS {
-            p.push(problem(index, "conversation_title", format!("is {chars} characters long; at most {MAX_TITLE_CHARS} are allowed")));
+            p.push(problem(
+                index,
+                "conversation_title",
+                format!("is {chars} characters long; at most {MAX_TITLE_CHARS} are allowed"),
+            ));
         }
     }
     let wire_tools = wire.tools.unwrap_or_default();
     if wire_tools.len() > MAX_TOOLS_PER_EVENT {
-        p.push(problem(index, "tools", format!("has {} tool calls; at most {MAX_TOOLS_PER_EVENT} are allowed", wire_tools.len())));
+        p.push(problem(
+            index,
+            "tools",
+            format!(
+                "has {} tool calls; at most {MAX_TOOLS_PER_EVENT} are allowed",
+                wire_tools.len()
+            ),
+        ));
     }
     let mut tools = Vec::with_capacity(wire_tools.len());
     for (position, tool) in wire_tools.into_iter().enumerate() {
-        check_name(index, &format!("tools.{position}.name"), &tool.name, MAX_NAME_CHARS, p);
-        if tool.execution_time_ms.is_some_and(|ms| ms > MAX_EXECUTION_TIME_MS) {
-            p.push(problem(index, &format!("tools.{position}.execution_time_ms"), format!("is more than {MAX_EXECUTION_TIME_MS}")));
+        check_name(
+            index,
+            &format!("tools.{position}.name"),
+            &tool.name,
+            MAX_NAME_CHARS,
+            p,
+        );
+        if tool
+            .execution_time_ms
+            .is_some_and(|ms| ms > MAX_EXECUTION_TIME_MS)
+        {
+            p.push(problem(
+                index,
+                &format!("tools.{position}.execution_time_ms"),
+                format!("is more than {MAX_EXECUTION_TIME_MS}"),
+            ));
         }
         tools.push(NewToolCall {
             name: tool.name,
@@ -299,7 +387,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+        DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
     }
 
     fn check(text: &str) -> Result<NewEvent, Vec<EventProblem>> {
@@ -308,7 +398,12 @@ mod tests {
     }
 
     fn fields(text: &str) -> Vec<String> {
-        check(text).err().unwrap_or_default().into_iter().map(|p| p.field).collect()
+        check(text)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.field)
+            .collect()
     }
 
     const GOOD: &str = r#"{"id":"msg_1","user_id":"u","occurred_at":"2025-01-15T10:00:00Z","model":"claude-sonnet-4-5",
@@ -321,41 +416,112 @@ mod tests {
         assert_eq!(event.cost.to_string(), "0.00909");
         assert_eq!(event.tokens.cache_read, 800);
         assert_eq!(event.occurred_at_micros, 1_736_935_200_000_000);
-        assert_eq!(event.tools, vec![NewToolCall { name: "web_search".into(), execution_time_ms: Some(420), success: false }]);
+        assert_eq!(
+            event.tools,
+            vec![NewToolCall {
+                name: "web_search".into(),
+                execution_time_ms: Some(420),
+                success: false
+            }]
+        );
     }
 
     #[test]
     fn cost_as_string_or_number_is_exact() {
-        let with_cost = |cost: &str| check(&GOOD.replace("\"conversation_id\"", &format!("\"cost_usd\":{cost},\"conversation_id\"")));
-        assert_eq!(with_cost("\"0.012345\"").map(|e| e.cost.nanos()), Ok(12_345_000));
-        assert_eq!(with_cost("0.012345").map(|e| e.cost.nanos()), Ok(12_345_000));
+        let with_cost = |cost: &str| {
+            check(&GOOD.replace(
+                "\"conversation_id\"",
+                &format!("\"cost_usd\":{cost},\"conversation_id\""),
+            ))
+        };
+        assert_eq!(
+            with_cost("\"0.012345\"").map(|e| e.cost.nanos()),
+            Ok(12_345_000)
+        );
+        assert_eq!(
+            with_cost("0.012345").map(|e| e.cost.nanos()),
+            Ok(12_345_000)
+        );
         assert_eq!(with_cost("2").map(|e| e.cost.nanos()), Ok(2_000_000_000));
         assert_eq!(with_cost("0.1").map(|e| e.cost.nanos()), Ok(100_000_000));
-        for bad in ["\"-1\"", "-0.5", "\"abc\"", "0.0000000001", "true", "\"1e3\""] {
-            assert_eq!(fields(&GOOD.replace("\"conversation_id\"", &format!("\"cost_usd\":{bad},\"conversation_id\""))), vec!["cost_usd"], "{bad}");
+        for bad in [
+            "\"-1\"",
+            "-0.5",
+            "\"abc\"",
+            "0.0000000001",
+            "true",
+            "\"1e3\"",
+        ] {
+            assert_eq!(
+                fields(&GOOD.replace(
+                    "\"conversation_id\"",
+                    &format!("\"cost_usd\":{bad},\"conversation_id\"")
+                )),
+                vec!["cost_usd"],
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn names_the_failing_field() {
-        assert_eq!(fields(&GOOD.replace("\"output_tokens\":350", "\"output_tokens\":-5")), vec!["usage.output_tokens"]);
-        assert_eq!(fields(&GOOD.replace("\"output_tokens\":350", "\"output_tokens\":1.5")), vec!["usage.output_tokens"]);
-        assert_eq!(fields(&GOOD.replace("\"output_tokens\":350,", "")), vec!["usage.output_tokens"]);
-        assert_eq!(fields(&GOOD.replace("\"model\":\"claude-sonnet-4-5\",", "")), vec!["model"]);
-        assert_eq!(fields(&GOOD.replace("2025-01-15T10:00:00Z", "yesterday")), vec!["occurred_at"]);
-        assert_eq!(fields(&GOOD.replace("2025-01-15T10:00:00Z", "2030-01-01T00:00:00Z")), vec!["occurred_at"]);
+        assert_eq!(
+            fields(&GOOD.replace("\"output_tokens\":350", "\"output_tokens\":-5")),
+            vec!["usage.output_tokens"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("\"output_tokens\":350", "\"output_tokens\":1.5")),
+            vec!["usage.output_tokens"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("\"output_tokens\":350,", "")),
+            vec!["usage.output_tokens"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("\"model\":\"claude-sonnet-4-5\",", "")),
+            vec!["model"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("2025-01-15T10:00:00Z", "yesterday")),
+            vec!["occurred_at"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("2025-01-15T10:00:00Z", "2030-01-01T00:00:00Z")),
+            vec!["occurred_at"]
+        );
         assert_eq!(fields(&GOOD.replace("\"msg_1\"", "\"\"")), vec!["id"]);
-        assert_eq!(fields(&GOOD.replace("\"msg_1\"", &format!("\"{}\"", "x".repeat(201)))), vec!["id"]);
+        assert_eq!(
+            fields(&GOOD.replace("\"msg_1\"", &format!("\"{}\"", "x".repeat(201)))),
+            vec!["id"]
+        );
         assert!(check(&GOOD.replace("\"msg_1\"", &format!("\"{}\"", "é".repeat(200)))).is_ok());
-        assert_eq!(fields(&GOOD.replace("claude-sonnet-4-5", "unknown-model")), vec!["model"]);
-        assert_eq!(fields(&GOOD.replace("\"web_search\"", "\"\"")), vec!["tools.0.name"]);
-        assert_eq!(fields(&GOOD.replace("\"success\":false", "\"success\":\"no\"")), vec!["tools.0.success"]);
-        assert_eq!(fields(&GOOD.replace("\"input_tokens\":1200", "\"input_tokens\":1000000000001")), vec!["usage.input_tokens"]);
+        assert_eq!(
+            fields(&GOOD.replace("claude-sonnet-4-5", "unknown-model")),
+            vec!["model"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("\"web_search\"", "\"\"")),
+            vec!["tools.0.name"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("\"success\":false", "\"success\":\"no\"")),
+            vec!["tools.0.success"]
+        );
+        assert_eq!(
+            fields(&GOOD.replace("\"input_tokens\":1200", "\"input_tokens\":1000000000001")),
+            vec!["usage.input_tokens"]
+        );
     }
 
     #[test]
     fn an_unknown_model_with_a_cost_is_fine() {
-        let text = GOOD.replace("claude-sonnet-4-5", "my-fine-tune").replace("\"conversation_id\"", "\"cost_usd\":\"0.5\",\"conversation_id\"");
-        assert_eq!(check(&text).map(|e| e.cost.to_string()), Ok("0.5".to_owned()));
+        let text = GOOD.replace("claude-sonnet-4-5", "my-fine-tune").replace(
+            "\"conversation_id\"",
+            "\"cost_usd\":\"0.5\",\"conversation_id\"",
+        );
+        assert_eq!(
+            check(&text).map(|e| e.cost.to_string()),
+            Ok("0.5".to_owned())
+        );
     }
 }

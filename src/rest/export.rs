@@ -42,7 +42,10 @@ fn parse_params(query: Option<&str>) -> AppResult<ExportParams> {
             _ => continue,
         };
         if slot.replace(value.into_owned()).is_some() {
-            return Err(AppError::invalid(name.as_ref(), format!("{name} is given more than once")));
+            return Err(AppError::invalid(
+                name.as_ref(),
+                format!("{name} is given more than once"),
+            ));
         }
     }
     Ok(params)
@@ -53,27 +56,41 @@ fn export_request(state: &AppState, params: &ExportParams) -> AppResult<ExportRe
     let date = |value: &Option<String>, name: &str| -> AppResult<Option<chrono::NaiveDate>> {
         value
             .as_deref()
-            .map(|text| parse_date(text).map_err(|message| AppError::invalid(name, format!("{name}: {message}"))))
+            .map(|text| {
+                parse_date(text)
+                    .map_err(|message| AppError::invalid(name, format!("{name}: {message}")))
+            })
             .transpose()
     };
     let start = date(&params.start_date, "start_date")?;
     let end = date(&params.end_date, "end_date")?;
     let format = match params.format.as_deref() {
         None => ExportFormat::Csv,
-        Some(text) => ExportFormat::parse(text).map_err(|message| AppError::invalid("format", format!("format: {message}")))?,
+        Some(text) => ExportFormat::parse(text)
+            .map_err(|message| AppError::invalid("format", format!("format: {message}")))?,
     };
     let sections = match params.include.as_deref() {
         None => SectionSet::all(),
-        Some(text) => SectionSet::parse_list(text).map_err(|message| AppError::invalid("include", format!("include: {message}")))?,
+        Some(text) => SectionSet::parse_list(text)
+            .map_err(|message| AppError::invalid("include", format!("include: {message}")))?,
     };
-    let range = state
-        .services
-        .resolve_range(start, end, params.time_zone.as_deref(), &REST_RANGE)?;
-    Ok(ExportRequest { format, sections, range })
+    let range =
+        state
+            .services
+            .resolve_range(start, end, params.time_zone.as_deref(), &REST_RANGE)?;
+    Ok(ExportRequest {
+        format,
+        sections,
+        range,
+    })
 }
 
 /// Serves the export as a file download.
-pub async fn download_export(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> AppResult<Response> {
+pub async fn download_export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> AppResult<Response> {
     let params = parse_params(query.as_deref())?;
     // Who asks is settled first: a bad token is 401 whatever the other parameters say.
     let now = Utc::now();
@@ -87,7 +104,13 @@ pub async fn download_export(State(state): State<AppState>, headers: HeaderMap, 
                 .verify(token, request, now)
                 .map_err(|_| AppError::Unauthenticated)?
         }
-        None => state.authenticate(&headers).await.ok_or(AppError::Unauthenticated)?.sub,
+        None => {
+            state
+                .authenticate(&headers)
+                .await
+                .ok_or(AppError::Unauthenticated)?
+                .sub
+        }
     };
     let request = request?;
     let user = state.services.user_id(&sub).await?;
@@ -99,12 +122,18 @@ pub async fn download_export(State(state): State<AppState>, headers: HeaderMap, 
     let mut response = Response::new(Body::from(rendered.bytes));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(rendered.content_type),
+    );
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).map_err(AppError::internal)?,
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }

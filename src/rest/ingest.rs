@@ -27,7 +27,9 @@ pub fn is_ingest_key(keys: &[String], presented: &str) -> bool {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 fn batch_format(headers: &HeaderMap) -> AppResult<BatchFormat> {
@@ -35,10 +37,17 @@ fn batch_format(headers: &HeaderMap) -> AppResult<BatchFormat> {
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(BatchFormat::Json),
-        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => Ok(BatchFormat::Ndjson),
+        "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {
+            Ok(BatchFormat::Ndjson)
+        }
         _ => Err(AppError::InvalidEvents {
             message: format!(
                 "unsupported Content-Type \"{content_type}\"; send application/json or application/x-ndjson"
@@ -53,22 +62,34 @@ fn batch_format(headers: &HeaderMap) -> AppResult<BatchFormat> {
 }
 
 /// Records a batch of usage events, all or nothing, exactly once per (user, event id).
-pub async fn ingest_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> AppResult<Json<IngestOutcome>> {
+pub async fn ingest_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> AppResult<Json<IngestOutcome>> {
     let services = &state.services;
     match bearer(&headers) {
         Some(key) if is_ingest_key(&services.settings.ingest_keys, key) => {}
         _ => return Err(AppError::Unauthenticated),
     }
     let format = batch_format(&headers)?;
-    let body = to_bytes(body, INGEST_BODY_LIMIT).await.map_err(|_| AppError::PayloadTooLarge {
-        limit_bytes: INGEST_BODY_LIMIT as u64,
-    })?;
-    let prices = services.prices.clone();
-    let events = tokio::task::spawn_blocking(move || ingest::parse_batch(format, &body, &prices, Utc::now()))
+    let body = to_bytes(body, INGEST_BODY_LIMIT)
         .await
-        .map_err(AppError::internal)??;
+        .map_err(|_| AppError::PayloadTooLarge {
+            limit_bytes: INGEST_BODY_LIMIT as u64,
+        })?;
+    let prices = services.prices.clone();
+    let events = tokio::task::spawn_blocking(move || {
+        ingest::parse_batch(format, &body, &prices, Utc::now())
+    })
+    .await
+    .map_err(AppError::internal)??;
     let outcome = ingest::store_events(&services.db, events).await?;
-    tracing::info!(inserted = outcome.inserted, duplicates = outcome.duplicates, "events ingested");
+    tracing::info!(
+        inserted = outcome.inserted,
+        duplicates = outcome.duplicates,
+        "events ingested"
+    );
     Ok(Json(outcome))
 }
 

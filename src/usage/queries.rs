@@ -12,11 +12,15 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect,
+};
 
 use super::range::seconds_per_day;
 use super::{
-    ConversationPage, ConversationUsage, DailyUsage, DateRange, ModelUsage, Money, ToolUsage, UsageSummary, UsageTotals, UserId,
+    ConversationPage, ConversationUsage, DailyUsage, DateRange, ModelUsage, Money, ToolUsage,
+    UsageSummary, UsageTotals, UserId,
 };
 use crate::db::Sql;
 use crate::error::{AppError, AppResult};
@@ -82,7 +86,9 @@ impl Window {
         for (position, (from, to)) in self.edges.iter().enumerate() {
             sql.push(if position == 0 { "(" } else { " OR (" });
             sql.push("occurred_at_micros >= ").bind(from * MICROS);
-            sql.push(" AND occurred_at_micros < ").bind(to * MICROS).push(")");
+            sql.push(" AND occurred_at_micros < ")
+                .bind(to * MICROS)
+                .push(")");
         }
         sql.push(")");
         true
@@ -146,7 +152,11 @@ impl DayRow {
 const COUNT_ROW: i64 = i64::MIN;
 
 /// Totals, conversation count and the zero-filled daily series of a range, in one statement.
-pub async fn usage_summary(db: &impl ConnectionTrait, user: UserId, range: &DateRange) -> AppResult<UsageSummary> {
+pub async fn usage_summary(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    range: &DateRange,
+) -> AppResult<UsageSummary> {
     let backend = db.get_database_backend();
     let day_starts = range.day_starts();
     let (start, end) = (range.start_instant(), range.end_instant());
@@ -159,16 +169,27 @@ pub async fn usage_summary(db: &impl ConnectionTrait, user: UserId, range: &Date
         "cost_nanos",
     ];
     let mut sql = Sql::new(backend);
-    if day_starts.iter().all(|instant| instant.rem_euclid(QUARTER_HOUR) == 0) {
-        sql.push("SELECT ").push(&local_day_expression("bucket_start", 1, &pieces)).push(" AS day, ");
+    if day_starts
+        .iter()
+        .all(|instant| instant.rem_euclid(QUARTER_HOUR) == 0)
+    {
+        sql.push("SELECT ")
+            .push(&local_day_expression("bucket_start", 1, &pieces))
+            .push(" AS day, ");
         sql.push(&sum("api_calls"));
         for column in usage_columns {
             sql.push(", ").push(&sum(column));
         }
-        sql.push(" FROM usage_quarter_hourly WHERE user_id = ").bind(user.0);
-        sql.push(" AND bucket_start >= ").bind(start).push(" AND bucket_start < ").bind(end);
+        sql.push(" FROM usage_quarter_hourly WHERE user_id = ")
+            .bind(user.0);
+        sql.push(" AND bucket_start >= ")
+            .bind(start)
+            .push(" AND bucket_start < ")
+            .bind(end);
     } else {
-        sql.push("SELECT ").push(&local_day_expression("occurred_at_micros", MICROS, &pieces)).push(" AS day, ");
+        sql.push("SELECT ")
+            .push(&local_day_expression("occurred_at_micros", MICROS, &pieces))
+            .push(" AS day, ");
         sql.push("CAST(COUNT(*) AS BIGINT) AS api_calls");
         for column in usage_columns {
             sql.push(", ").push(&sum(column));
@@ -177,12 +198,16 @@ pub async fn usage_summary(db: &impl ConnectionTrait, user: UserId, range: &Date
         sql.push(" AND occurred_at_micros >= ").bind(start * MICROS);
         sql.push(" AND occurred_at_micros < ").bind(end * MICROS);
     }
-    sql.push(" GROUP BY 1 UNION ALL SELECT ").bind(COUNT_ROW).push(", CAST(COUNT(*) AS BIGINT), 0, 0, 0, 0, 0 FROM (");
+    sql.push(" GROUP BY 1 UNION ALL SELECT ")
+        .bind(COUNT_ROW)
+        .push(", CAST(COUNT(*) AS BIGINT), 0, 0, 0, 0, 0 FROM (");
     let window = Window::of(range);
-    sql.push("SELECT conversation_id FROM conversation_hourly WHERE user_id = ").bind(user.0);
+    sql.push("SELECT conversation_id FROM conversation_hourly WHERE user_id = ")
+        .bind(user.0);
     window.push_hours(&mut sql);
     if !window.edges.is_empty() {
-        sql.push(" UNION SELECT conversation_id FROM api_calls WHERE user_id = ").bind(user.0);
+        sql.push(" UNION SELECT conversation_id FROM api_calls WHERE user_id = ")
+            .bind(user.0);
         sql.push(" AND conversation_id IS NOT NULL");
         window.push_edges(&mut sql);
     } else {
@@ -205,7 +230,10 @@ pub async fn usage_summary(db: &impl ConnectionTrait, user: UserId, range: &Date
     let daily = range
         .days()
         .map(|date| {
-            let day = by_day.get(&DateRange::local_day_number(date)).map(|row| row.totals()).unwrap_or_default();
+            let day = by_day
+                .get(&DateRange::local_day_number(date))
+                .map(|row| row.totals())
+                .unwrap_or_default();
             totals.add(&day);
             DailyUsage {
                 date,
@@ -284,7 +312,11 @@ pub async fn conversations(
     let mut sql = Sql::new(backend);
     sql.push("SELECT * FROM (SELECT c.external_id, c.title, s.api_calls, s.total_tokens, s.cost_nanos, s.first_at, s.last_at, ");
     sql.push("CAST(COUNT(*) OVER () AS BIGINT) AS total_count FROM (SELECT conversation_id, ");
-    sql.push(&sum("api_calls")).push(", ").push(&sum("total_tokens")).push(", ").push(&sum("cost_nanos"));
+    sql.push(&sum("api_calls"))
+        .push(", ")
+        .push(&sum("total_tokens"))
+        .push(", ")
+        .push(&sum("cost_nanos"));
     sql.push(", MIN(first_at_micros) AS first_at, MAX(last_at_micros) AS last_at FROM (");
     sql.push("SELECT conversation_id, api_calls, total_tokens, cost_nanos, first_at_micros, last_at_micros FROM conversation_hourly WHERE user_id = ");
     sql.bind(user.0);
@@ -301,12 +333,20 @@ pub async fn conversations(
     if let Some(cursor) = after {
         sql.push(" WHERE cost_nanos < ").bind(cursor.cost.nanos());
         sql.push(" OR (cost_nanos = ").bind(cursor.cost.nanos());
-        sql.push(" AND external_id").push(collate).push(" > ").bind(cursor.id.as_str()).push(")");
+        sql.push(" AND external_id")
+            .push(collate)
+            .push(" > ")
+            .bind(cursor.id.as_str())
+            .push(")");
     }
-    sql.push(" ORDER BY cost_nanos DESC, external_id").push(collate).push(" ASC LIMIT ");
+    sql.push(" ORDER BY cost_nanos DESC, external_id")
+        .push(collate)
+        .push(" ASC LIMIT ");
     sql.bind(i64::try_from(first.saturating_add(1)).unwrap_or(i64::MAX));
 
-    let mut rows = ConversationRow::find_by_statement(sql.build()).all(db).await?;
+    let mut rows = ConversationRow::find_by_statement(sql.build())
+        .all(db)
+        .await?;
     let has_next_page = rows.len() as u64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
     let total_count = match rows.first() {
@@ -334,7 +374,11 @@ pub async fn conversations(
 }
 
 /// Number of conversations with at least one call in the range.
-pub async fn count_conversations(db: &impl ConnectionTrait, user: UserId, range: &DateRange) -> AppResult<i64> {
+pub async fn count_conversations(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    range: &DateRange,
+) -> AppResult<i64> {
     let summary = usage_summary(db, user, range).await?;
     Ok(summary.conversation_count)
 }
@@ -350,12 +394,26 @@ struct ToolRow {
 }
 
 /// Each tool's calls in the range, by estimated cost descending, then name.
-pub async fn tool_usage(db: &impl ConnectionTrait, user: UserId, range: &DateRange) -> AppResult<Vec<ToolUsage>> {
+pub async fn tool_usage(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    range: &DateRange,
+) -> AppResult<Vec<ToolUsage>> {
     let backend = db.get_database_backend();
     let window = Window::of(range);
     let mut sql = Sql::new(backend);
     sql.push("SELECT name, ");
-    sql.push(&["calls", "timed_calls", "execution_time_ms_sum", "successes", "cost_nanos"].map(sum).join(", "));
+    sql.push(
+        &[
+            "calls",
+            "timed_calls",
+            "execution_time_ms_sum",
+            "successes",
+            "cost_nanos",
+        ]
+        .map(sum)
+        .join(", "),
+    );
     sql.push(" FROM (SELECT name, calls, timed_calls, execution_time_ms_sum, successes, cost_nanos FROM tool_hourly WHERE user_id = ");
     sql.bind(user.0);
     window.push_hours(&mut sql);
@@ -367,7 +425,8 @@ pub async fn tool_usage(db: &impl ConnectionTrait, user: UserId, range: &DateRan
         sql.bind(user.0);
         window.push_edges(&mut sql);
     }
-    sql.push(") AS parts GROUP BY name ORDER BY cost_nanos DESC, name").push(bytewise(backend));
+    sql.push(") AS parts GROUP BY name ORDER BY cost_nanos DESC, name")
+        .push(bytewise(backend));
     let rows = ToolRow::find_by_statement(sql.build()).all(db).await?;
     Ok(rows
         .into_iter()
@@ -377,7 +436,11 @@ pub async fn tool_usage(db: &impl ConnectionTrait, user: UserId, range: &DateRan
             } else {
                 row.execution_time_ms_sum as f64 / row.timed_calls as f64
             },
-            success_rate: if row.calls == 0 { 0.0 } else { row.successes as f64 / row.calls as f64 },
+            success_rate: if row.calls == 0 {
+                0.0
+            } else {
+                row.successes as f64 / row.calls as f64
+            },
             estimated_cost: Money::from_nanos(row.cost_nanos),
             calls: row.calls,
             name: row.name,
@@ -397,7 +460,11 @@ struct ModelRow {
 }
 
 /// Each model's calls in the range, by cost descending, then model id.
-pub async fn model_usage(db: &impl ConnectionTrait, user: UserId, range: &DateRange) -> AppResult<Vec<ModelUsage>> {
+pub async fn model_usage(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    range: &DateRange,
+) -> AppResult<Vec<ModelUsage>> {
     let backend = db.get_database_backend();
     let window = Window::of(range);
     let columns = [
@@ -409,17 +476,27 @@ pub async fn model_usage(db: &impl ConnectionTrait, user: UserId, range: &DateRa
         "cost_nanos",
     ];
     let mut sql = Sql::new(backend);
-    sql.push("SELECT model, ").push(&columns.map(sum).join(", "));
-    sql.push(" FROM (SELECT model, ").push(&columns.join(", ")).push(" FROM usage_hourly WHERE user_id = ").bind(user.0);
+    sql.push("SELECT model, ")
+        .push(&columns.map(sum).join(", "));
+    sql.push(" FROM (SELECT model, ")
+        .push(&columns.join(", "))
+        .push(" FROM usage_hourly WHERE user_id = ")
+        .bind(user.0);
     window.push_hours(&mut sql);
     if !window.edges.is_empty() {
-        sql.push(" UNION ALL SELECT model, 1, ").push(&columns[1..].join(", ")).push(" FROM api_calls WHERE user_id = ");
+        sql.push(" UNION ALL SELECT model, 1, ")
+            .push(&columns[1..].join(", "))
+            .push(" FROM api_calls WHERE user_id = ");
         sql.bind(user.0);
         window.push_edges(&mut sql);
     }
-    sql.push(") AS parts GROUP BY model ORDER BY cost_nanos DESC, model").push(bytewise(backend));
+    sql.push(") AS parts GROUP BY model ORDER BY cost_nanos DESC, model")
+        .push(bytewise(backend));
     let rows = ModelRow::find_by_statement(sql.build()).all(db).await?;
-    let total: Money = rows.iter().map(|row| Money::from_nanos(row.cost_nanos)).sum();
+    let total: Money = rows
+        .iter()
+        .map(|row| Money::from_nanos(row.cost_nanos))
+        .sum();
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -452,7 +529,10 @@ mod tests {
         };
         assert_eq!(ConversationCursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(ConversationCursor::decode("not base64!"), None);
-        assert_eq!(ConversationCursor::decode(&URL_SAFE_NO_PAD.encode("x:y")), None);
+        assert_eq!(
+            ConversationCursor::decode(&URL_SAFE_NO_PAD.encode("x:y")),
+            None
+        );
     }
 
     #[test]
@@ -468,7 +548,8 @@ mod tests {
     fn windows_split_partial_hours() {
         let day = |zone| {
             let date = crate::usage::range::parse_date("2025-01-01").unwrap_or_default();
-            DateRange::resolve(Some(date), Some(date), zone, 366, Utc::now()).unwrap_or_else(|e| panic!("{e}"))
+            DateRange::resolve(Some(date), Some(date), zone, 366, Utc::now())
+                .unwrap_or_else(|e| panic!("{e}"))
         };
         let utc = Window::of(&day(chrono_tz::UTC));
         assert!(utc.edges.is_empty());

@@ -1,7 +1,7 @@
 //! Date ranges: inclusive calendar days counted in an IANA time zone, and the UTC instants
 //! that bound them. Strict parsing lives here so that no lenient date ever gets past the edge.
 
-use chrono::{Datelike, DateTime, Days, NaiveDate, Offset, TimeZone as _, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, Offset, TimeZone as _, Utc};
 use chrono_tz::Tz;
 
 /// Seconds in a day.
@@ -174,8 +174,7 @@ impl DateRange {
 
     /// The date of local day number `epoch_day` (days since 1970-01-01 in local time).
     pub fn date_of_local_day(epoch_day: i64) -> Option<NaiveDate> {
-        NaiveDate::from_ymd_opt(1970, 1, 1)?
-            .checked_add_signed(chrono::Duration::days(epoch_day))
+        NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(epoch_day))
     }
 
     /// Local day number (days since 1970-01-01 in local time) of `date`.
@@ -189,7 +188,11 @@ impl DateRange {
 /// Offset of `zone` from UTC at Unix second `t`, in seconds.
 fn offset_seconds(zone: Tz, t: i64) -> i32 {
     DateTime::from_timestamp(t, 0)
-        .map(|instant| zone.offset_from_utc_datetime(&instant.naive_utc()).fix().local_minus_utc())
+        .map(|instant| {
+            zone.offset_from_utc_datetime(&instant.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
         .unwrap_or(0)
 }
 
@@ -224,8 +227,18 @@ mod tests {
     fn strict_dates() {
         assert!(parse_date("2024-02-29").is_ok());
         for bad in [
-            "2023-02-29", "2024-2-9", "2024-02-9", " 2024-02-09", "2024-02-09 ", "+2024-02-09",
-            "20240209", "2024/02/09", "0000-01-01", "2024-13-01", "2024-00-10", "",
+            "2023-02-29",
+            "2024-2-9",
+            "2024-02-9",
+            " 2024-02-09",
+            "2024-02-09 ",
+            "+2024-02-09",
+            "20240209",
+            "2024/02/09",
+            "0000-01-01",
+            "2024-13-01",
+            "2024-00-10",
+            "",
         ] {
             assert!(parse_date(bad).is_err(), "{bad:?} should be refused");
         }
@@ -246,11 +259,29 @@ mod tests {
     #[test]
     fn refuses_reversed_and_long_ranges() {
         let now = Utc::now();
-        let reversed = DateRange::resolve(Some(date("2025-02-01")), Some(date("2025-01-01")), Tz::UTC, 366, now);
+        let reversed = DateRange::resolve(
+            Some(date("2025-02-01")),
+            Some(date("2025-01-01")),
+            Tz::UTC,
+            366,
+            now,
+        );
         assert_eq!(reversed.map_err(|e| e.field), Err(RangeField::Start));
-        let long = DateRange::resolve(Some(date("2024-01-01")), Some(date("2025-01-01")), Tz::UTC, 366, now);
+        let long = DateRange::resolve(
+            Some(date("2024-01-01")),
+            Some(date("2025-01-01")),
+            Tz::UTC,
+            366,
+            now,
+        );
         assert_eq!(long.map_err(|e| e.field), Err(RangeField::End));
-        let longest = DateRange::resolve(Some(date("2024-01-01")), Some(date("2024-12-31")), Tz::UTC, 366, now);
+        let longest = DateRange::resolve(
+            Some(date("2024-01-01")),
+            Some(date("2024-12-31")),
+            Tz::UTC,
+            366,
+            now,
+        );
         assert_eq!(longest.map(|r| r.day_count()), Ok(366));
     }
 
@@ -276,8 +307,14 @@ mod tests {
 
     #[test]
     fn kolkata_days_start_at_half_past() {
-        let range = DateRange::resolve(Some(date("2025-01-01")), Some(date("2025-01-01")), chrono_tz::Asia::Kolkata, 366, Utc::now())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let range = DateRange::resolve(
+            Some(date("2025-01-01")),
+            Some(date("2025-01-01")),
+            chrono_tz::Asia::Kolkata,
+            366,
+            Utc::now(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(range.start_instant() % 3600, 1800);
         assert_eq!(range.end_instant() - range.start_instant(), 86_400);
     }

@@ -40,9 +40,16 @@ fn sqlite_url(dir: &tempfile::TempDir) -> String {
 
 /// The last line of stderr: the one-line error.
 fn error_line(stderr: &str) -> String {
-    let line = stderr.lines().filter(|l| !l.trim().is_empty()).next_back().unwrap_or_default().to_owned();
+    let line = stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_owned();
     assert!(line.starts_with("error: "), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
     line
 }
 
@@ -52,13 +59,23 @@ fn configuration_errors_are_one_line() {
     let (ok, _, stderr) = run(binary().args(["serve", "--database-url", &sqlite_url(&dir)]));
     assert!(!ok);
     let line = error_line(&stderr);
-    assert!(line.contains("USAGE_API_JWT_PUBLIC_KEY") && line.contains("USAGE_API_JWKS_URL") && line.contains("USAGE_API_DEV_SECRET"), "{line}");
+    assert!(
+        line.contains("USAGE_API_JWT_PUBLIC_KEY")
+            && line.contains("USAGE_API_JWKS_URL")
+            && line.contains("USAGE_API_DEV_SECRET"),
+        "{line}"
+    );
 
-    let (ok, _, stderr) = run(binary().args(["serve"]).env("USAGE_API_DEV_SECRET", "s").env("DATABASE_URL", "mysql://nowhere/db"));
+    let (ok, _, stderr) = run(binary()
+        .args(["serve"])
+        .env("USAGE_API_DEV_SECRET", "s")
+        .env("DATABASE_URL", "mysql://nowhere/db"));
     assert!(!ok);
     assert!(error_line(&stderr).contains("DATABASE_URL"));
 
-    let (ok, _, stderr) = run(binary().args(["serve"]).env("USAGE_API_JWT_PUBLIC_KEY", "/no/such/key.pem"));
+    let (ok, _, stderr) = run(binary()
+        .args(["serve"])
+        .env("USAGE_API_JWT_PUBLIC_KEY", "/no/such/key.pem"));
     assert!(!ok);
     assert!(error_line(&stderr).contains("/no/such/key.pem"));
 
@@ -75,7 +92,11 @@ fn configuration_errors_are_one_line() {
 #[test]
 fn an_unreachable_database_fails_start_up_within_30_seconds() {
     let started = Instant::now();
-    let (ok, _, stderr) = run(binary().args(["migrate", "--database-url", "postgres://usage:pw@127.0.0.1:9/usage"]));
+    let (ok, _, stderr) = run(binary().args([
+        "migrate",
+        "--database-url",
+        "postgres://usage:pw@127.0.0.1:9/usage",
+    ]));
     assert!(!ok);
     assert!(error_line(&stderr).contains("database"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(30));
@@ -87,12 +108,20 @@ fn token_needs_the_dev_secret_and_verifies() {
     assert!(!ok);
     assert!(error_line(&stderr).contains("USAGE_API_DEV_SECRET"));
 
-    let (ok, stdout, _) = run(binary().args(["token", "--sub", "user_1", "--ttl", "2h"]).env("USAGE_API_DEV_SECRET", "dev-secret"));
+    let (ok, stdout, _) = run(binary()
+        .args(["token", "--sub", "user_1", "--ttl", "2h"])
+        .env("USAGE_API_DEV_SECRET", "dev-secret"));
     assert!(ok);
     let token = stdout.trim();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "sub"]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &jsonwebtoken::DecodingKey::from_secret(b"dev-secret").unwrap(), &validation).unwrap().claims;
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(b"dev-secret").unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
     assert_eq!(claims["sub"], "user_1");
     let lifetime = claims["exp"].as_i64().unwrap() - chrono::Utc::now().timestamp();
     assert!((7000..=7200).contains(&lifetime), "{lifetime}");
@@ -113,7 +142,19 @@ fn migrate_and_seed_demo() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("migrations applied"));
     let seed = |dir: &tempfile::TempDir| {
-        run(binary().args(["seed-demo", "--database-url", &sqlite_url(dir), "--users", "2", "--days", "5", "--calls-per-day", "10", "--seed", "9"]))
+        run(binary().args([
+            "seed-demo",
+            "--database-url",
+            &sqlite_url(dir),
+            "--users",
+            "2",
+            "--days",
+            "5",
+            "--calls-per-day",
+            "10",
+            "--seed",
+            "9",
+        ]))
     };
     let (ok, first, stderr) = seed(&dir);
     assert!(ok, "{stderr}");
@@ -128,14 +169,21 @@ fn migrate_and_seed_demo() {
 fn serve_demo_end_to_end_with_graceful_stop() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = binary()
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--database-url", &sqlite_url(&dir)])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &sqlite_url(&dir),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut token, mut graphiql) = (String::new(), String::new());
-    for line in stdout.lines() {
+    for line in stdout.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.trim().strip_prefix("GraphiQL:") {
             graphiql = rest.split_whitespace().next().unwrap().to_owned();
@@ -149,12 +197,24 @@ fn serve_demo_end_to_end_with_graceful_stop() {
         }
     }
     assert!(!token.is_empty() && graphiql.ends_with("/graphiql"));
+    // Keep reading what the server prints, as a terminal would.
+    let drain = std::thread::spawn(move || stdout.for_each(drop));
     let base = graphiql.trim_end_matches("/graphiql").to_owned();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let page = client.get(&graphiql).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains(&token), "the playground carries the dev token");
+        let page = client
+            .get(&graphiql)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&token),
+            "the playground carries the dev token"
+        );
         let query = usage_api::graphql::EXAMPLE_QUERY;
         let body: serde_json::Value = client
             .post(format!("{base}/graphql"))
@@ -178,20 +238,30 @@ fn serve_demo_end_to_end_with_graceful_stop() {
             .json()
             .await
             .unwrap();
-        let link = export["data"]["exportUsage"]["downloadUrl"].as_str().unwrap().to_owned();
+        let link = export["data"]["exportUsage"]["downloadUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let csv = client.get(format!("{base}{link}")).send().await.unwrap();
         assert_eq!(csv.status(), 200);
         assert!(csv.text().await.unwrap().starts_with("=== SUMMARY ===\r\n"));
     });
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let started = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "{status}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "did not stop on SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+    drain.join().unwrap();
     let _ = fixture("keys");
 }

@@ -12,16 +12,27 @@ fn fixture_events() -> Vec<Value> {
     let mut events = Vec::new();
     for n in 0..30 {
         let day = 1 + n % 10;
-        let model = if n % 3 == 0 { "claude-opus-4-5" } else { "claude-haiku-4-5" };
+        let model = if n % 3 == 0 {
+            "claude-opus-4-5"
+        } else {
+            "claude-haiku-4-5"
+        };
         let mut e = with(
-            event(&format!("a{n}"), "alice", &format!("2025-03-{day:02}T{:02}:15:00Z", n % 24)),
+            event(
+                &format!("a{n}"),
+                "alice",
+                &format!("2025-03-{day:02}T{:02}:15:00Z", n % 24),
+            ),
             json!({"model": model,
                    "usage": {"input_tokens": 1000 + n, "output_tokens": 200 + n, "cache_creation_input_tokens": n * 10, "cache_read_input_tokens": n * 100},
                    "conversation_id": format!("conv_{}", n % 3), "conversation_title": format!("Chat {}", n % 3)}),
         );
         if n % 2 == 0 {
-            e = with(e, json!({"tools": [{"name": "web_search", "execution_time_ms": 100 + n, "success": n % 4 == 0},
-                                          {"name": "code_execution", "execution_time_ms": 1000, "success": true}]}));
+            e = with(
+                e,
+                json!({"tools": [{"name": "web_search", "execution_time_ms": 100 + n, "success": n % 4 == 0},
+                                          {"name": "code_execution", "execution_time_ms": 1000, "success": true}]}),
+            );
         }
         if n == 7 {
             e = with(e, json!({"cost_usd": "0.123456789"}));
@@ -66,14 +77,18 @@ fn price_nanos(model: &str, usage: &Value) -> i64 {
         other => panic!("{other}"),
     };
     let get = |k: &str| usage[k].as_i64().unwrap_or(0);
-    get("input_tokens") * input + get("output_tokens") * output + get("cache_creation_input_tokens") * write + get("cache_read_input_tokens") * read
+    get("input_tokens") * input
+        + get("output_tokens") * output
+        + get("cache_creation_input_tokens") * write
+        + get("cache_read_input_tokens") * read
 }
 
 fn nanos_of(event: &Value) -> i64 {
     match event["cost_usd"].as_str() {
         Some(text) => {
             let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-            whole.parse::<i64>().unwrap() * 1_000_000_000 + format!("{fraction:0<9}").parse::<i64>().unwrap()
+            whole.parse::<i64>().unwrap() * 1_000_000_000
+                + format!("{fraction:0<9}").parse::<i64>().unwrap()
         }
         None => price_nanos(event["model"].as_str().unwrap(), &event["usage"]),
     }
@@ -82,7 +97,11 @@ fn nanos_of(event: &Value) -> i64 {
 fn dollars(nanos: i64) -> String {
     let text = format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000);
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() { "0".to_owned() } else { text.to_owned() }
+    if text.is_empty() {
+        "0".to_owned()
+    } else {
+        text.to_owned()
+    }
 }
 
 #[tokio::test]
@@ -94,26 +113,45 @@ async fn figures_equal_an_independent_computation() {
     let alice: Vec<&Value> = events.iter().filter(|e| e["user_id"] == "alice").collect();
 
     let total: i64 = alice.iter().map(|e| nanos_of(e)).sum();
-    let tokens = |kind: &str| alice.iter().map(|e| e["usage"][kind].as_i64().unwrap_or(0)).sum::<i64>();
+    let tokens = |kind: &str| {
+        alice
+            .iter()
+            .map(|e| e["usage"][kind].as_i64().unwrap_or(0))
+            .sum::<i64>()
+    };
     let summary = &data["usageSummary"];
     assert_eq!(summary["totalCostUsd"], dollars(total));
     assert_eq!(summary["inputTokens"], tokens("input_tokens"));
     assert_eq!(summary["outputTokens"], tokens("output_tokens"));
-    assert_eq!(summary["cacheCreationInputTokens"], tokens("cache_creation_input_tokens"));
-    assert_eq!(summary["cacheReadInputTokens"], tokens("cache_read_input_tokens"));
-    let all_tokens = tokens("input_tokens") + tokens("output_tokens") + tokens("cache_creation_input_tokens") + tokens("cache_read_input_tokens");
+    assert_eq!(
+        summary["cacheCreationInputTokens"],
+        tokens("cache_creation_input_tokens")
+    );
+    assert_eq!(
+        summary["cacheReadInputTokens"],
+        tokens("cache_read_input_tokens")
+    );
+    let all_tokens = tokens("input_tokens")
+        + tokens("output_tokens")
+        + tokens("cache_creation_input_tokens")
+        + tokens("cache_read_input_tokens");
     assert_eq!(summary["totalTokens"], all_tokens);
     assert_eq!(summary["apiCalls"], 30);
     assert_eq!(summary["conversationCount"], 3);
     assert_eq!(summary["averageCostPerCallUsd"], dollars((total + 15) / 30));
-    assert_eq!(summary["range"], json!({"start": "2025-03-01", "end": "2025-03-31", "timeZone": "UTC"}));
+    assert_eq!(
+        summary["range"],
+        json!({"start": "2025-03-01", "end": "2025-03-31", "timeZone": "UTC"})
+    );
 
     // Daily: 31 entries in order, zeros included, each equal to the day's events.
     let daily = summary["daily"].as_array().unwrap();
     assert_eq!(daily.len(), 31);
     let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for e in &alice {
-        let entry = expected.entry(e["occurred_at"].as_str().unwrap()[..10].to_owned()).or_default();
+        let entry = expected
+            .entry(e["occurred_at"].as_str().unwrap()[..10].to_owned())
+            .or_default();
         entry.0 += nanos_of(e);
         entry.1 += 1;
     }
@@ -128,7 +166,9 @@ async fn figures_equal_an_independent_computation() {
     // Conversations: ordered by cost descending, then id.
     let mut by_conversation: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for e in &alice {
-        let entry = by_conversation.entry(e["conversation_id"].as_str().unwrap().to_owned()).or_default();
+        let entry = by_conversation
+            .entry(e["conversation_id"].as_str().unwrap().to_owned())
+            .or_default();
         entry.0 += nanos_of(e);
         entry.1 += 1;
     }
@@ -152,27 +192,57 @@ async fn figures_equal_an_independent_computation() {
     let web = tools.iter().find(|t| t["name"] == "web_search").unwrap();
     assert_eq!(web["calls"], 15);
     let with_tools: Vec<&&Value> = alice.iter().filter(|e| e.get("tools").is_some()).collect();
-    let web_time: i64 = with_tools.iter().map(|e| e["tools"][0]["execution_time_ms"].as_i64().unwrap()).sum();
-    assert!((web["averageExecutionTimeMs"].as_f64().unwrap() - web_time as f64 / 15.0).abs() < 1e-9);
-    let successes = with_tools.iter().filter(|e| e["tools"][0]["success"] == true).count();
+    let web_time: i64 = with_tools
+        .iter()
+        .map(|e| e["tools"][0]["execution_time_ms"].as_i64().unwrap())
+        .sum();
+    assert!(
+        (web["averageExecutionTimeMs"].as_f64().unwrap() - web_time as f64 / 15.0).abs() < 1e-9
+    );
+    let successes = with_tools
+        .iter()
+        .filter(|e| e["tools"][0]["success"] == true)
+        .count();
     assert!((web["successRate"].as_f64().unwrap() - successes as f64 / 15.0).abs() < 1e-9);
-    let shares: i64 = with_tools.iter().map(|e| { let c = nanos_of(e); c / 2 + c % 2 }).sum();
+    let shares: i64 = with_tools
+        .iter()
+        .map(|e| {
+            let c = nanos_of(e);
+            c / 2 + c % 2
+        })
+        .sum();
     assert_eq!(web["estimatedCostUsd"], dollars(shares));
     let tool_total: i64 = with_tools.iter().map(|e| nanos_of(e)).sum();
-    let code = tools.iter().find(|t| t["name"] == "code_execution").unwrap();
+    let code = tools
+        .iter()
+        .find(|t| t["name"] == "code_execution")
+        .unwrap();
     assert_eq!(code["estimatedCostUsd"], dollars(tool_total - shares));
 
     // Models: by cost descending, shares add up to 1.
     let models = data["modelUsage"].as_array().unwrap();
     assert_eq!(models.len(), 2);
-    let opus: i64 = alice.iter().filter(|e| e["model"] == "claude-opus-4-5").map(|e| nanos_of(e)).sum();
-    let opus_row = models.iter().find(|m| m["model"] == "claude-opus-4-5").unwrap();
+    let opus: i64 = alice
+        .iter()
+        .filter(|e| e["model"] == "claude-opus-4-5")
+        .map(|e| nanos_of(e))
+        .sum();
+    let opus_row = models
+        .iter()
+        .find(|m| m["model"] == "claude-opus-4-5")
+        .unwrap();
     assert_eq!(opus_row["costUsd"], dollars(opus));
     assert_eq!(opus_row["apiCalls"], 10);
     assert!((opus_row["shareOfCost"].as_f64().unwrap() - opus as f64 / total as f64).abs() < 1e-9);
-    let share_sum: f64 = models.iter().map(|m| m["shareOfCost"].as_f64().unwrap()).sum();
+    let share_sum: f64 = models
+        .iter()
+        .map(|m| m["shareOfCost"].as_f64().unwrap())
+        .sum();
     assert!((share_sum - 1.0).abs() < 1e-9);
-    let costs: Vec<i64> = models.iter().map(|m| nanos_of(&json!({"cost_usd": m["costUsd"]}))).collect();
+    let costs: Vec<i64> = models
+        .iter()
+        .map(|m| nanos_of(&json!({"cost_usd": m["costUsd"]})))
+        .collect();
     assert!(costs.windows(2).all(|w| w[0] >= w[1]));
 }
 
@@ -182,18 +252,38 @@ async fn users_never_see_each_other() {
     app.ingest_ok(&fixture_events()).await;
     let bob = app.graphql_data("bob", FULL_QUERY, march()).await;
     let text = bob.to_string();
-    assert!(!text.contains("conv_0") && !text.contains("Chat") && !text.contains("web_search") && !text.contains("opus"), "{text}");
+    assert!(
+        !text.contains("conv_0")
+            && !text.contains("Chat")
+            && !text.contains("web_search")
+            && !text.contains("opus"),
+        "{text}"
+    );
     assert_eq!(bob["usageSummary"]["apiCalls"], 5);
     assert_eq!(bob["viewer"]["id"], "bob");
-    let alice = app.graphql_data("alice", FULL_QUERY, march()).await.to_string();
-    assert!(!alice.contains("bob_secret") && !alice.contains("Bob's secret") && !alice.contains("bob_tool") && !alice.contains("sonnet"));
+    let alice = app
+        .graphql_data("alice", FULL_QUERY, march())
+        .await
+        .to_string();
+    assert!(
+        !alice.contains("bob_secret")
+            && !alice.contains("Bob's secret")
+            && !alice.contains("bob_tool")
+            && !alice.contains("sonnet")
+    );
 }
 
 #[tokio::test]
 async fn a_full_response_matches_its_snapshot() {
     let app = TestApp::spawn().await;
     app.ingest_ok(&fixture_events()).await;
-    let data = app.graphql_data("alice", FULL_QUERY, json!({"r": {"start": "2025-03-01", "end": "2025-03-05"}})).await;
+    let data = app
+        .graphql_data(
+            "alice",
+            FULL_QUERY,
+            json!({"r": {"start": "2025-03-01", "end": "2025-03-05"}}),
+        )
+        .await;
     insta::assert_json_snapshot!("full_query_alice", data);
 }
 
@@ -209,11 +299,16 @@ async fn pagination_walks_every_conversation_once() {
     let mut after = Value::Null;
     let mut seen = Vec::new();
     loop {
-        let data = app.graphql_data("pager", query, json!({"after": after})).await;
+        let data = app
+            .graphql_data("pager", query, json!({"after": after}))
+            .await;
         let connection = &data["conversations"];
         assert_eq!(connection["totalCount"], 23);
         for edge in connection["edges"].as_array().unwrap() {
-            seen.push((edge["node"]["costUsd"].as_str().unwrap().to_owned(), edge["node"]["id"].as_str().unwrap().to_owned()));
+            seen.push((
+                edge["node"]["costUsd"].as_str().unwrap().to_owned(),
+                edge["node"]["id"].as_str().unwrap().to_owned(),
+            ));
         }
         if connection["pageInfo"]["hasNextPage"] == false {
             break;
@@ -232,7 +327,12 @@ async fn pagination_walks_every_conversation_once() {
 async fn counts_beyond_32_bits() {
     let app = TestApp::spawn().await;
     let events: Vec<Value> = (0..3)
-        .map(|n| with(event(&format!("big{n}"), "heavy", "2025-01-10T00:00:00Z"), json!({"usage": {"input_tokens": 900_000_000_000u64, "output_tokens": 1}})))
+        .map(|n| {
+            with(
+                event(&format!("big{n}"), "heavy", "2025-01-10T00:00:00Z"),
+                json!({"usage": {"input_tokens": 900_000_000_000u64, "output_tokens": 1}}),
+            )
+        })
         .collect();
     app.ingest_ok(&events).await;
     let data = app
@@ -266,27 +366,69 @@ async fn days_follow_the_time_zone_across_dst_and_half_hours() {
     assert_eq!(la["usageSummary"]["apiCalls"], 2);
     assert_eq!(la["modelUsage"][0]["apiCalls"], 2);
     let la_week = app.graphql_data("tz", query, json!({"r": {"start": "2025-03-08", "end": "2025-03-10", "timeZone": "America/Los_Angeles"}})).await;
-    let days: Vec<i64> = la_week["usageSummary"]["daily"].as_array().unwrap().iter().map(|d| d["apiCalls"].as_i64().unwrap()).collect();
+    let days: Vec<i64> = la_week["usageSummary"]["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["apiCalls"].as_i64().unwrap())
+        .collect();
     assert_eq!(days, vec![1, 2, 1]);
 
-    let kolkata = app.graphql_data("tz", query, json!({"r": {"start": "2025-01-15", "end": "2025-01-15", "timeZone": "Asia/Kolkata"}})).await;
+    let kolkata = app
+        .graphql_data(
+            "tz",
+            query,
+            json!({"r": {"start": "2025-01-15", "end": "2025-01-15", "timeZone": "Asia/Kolkata"}}),
+        )
+        .await;
     assert_eq!(kolkata["usageSummary"]["apiCalls"], 3);
     assert_eq!(kolkata["modelUsage"][0]["apiCalls"], 3);
-    let around = app.graphql_data("tz", query, json!({"r": {"start": "2025-01-14", "end": "2025-01-16", "timeZone": "Asia/Kolkata"}})).await;
-    let days: Vec<i64> = around["usageSummary"]["daily"].as_array().unwrap().iter().map(|d| d["apiCalls"].as_i64().unwrap()).collect();
+    let around = app
+        .graphql_data(
+            "tz",
+            query,
+            json!({"r": {"start": "2025-01-14", "end": "2025-01-16", "timeZone": "Asia/Kolkata"}}),
+        )
+        .await;
+    let days: Vec<i64> = around["usageSummary"]["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["apiCalls"].as_i64().unwrap())
+        .collect();
     assert_eq!(days, vec![1, 3, 1]);
-    let utc = app.graphql_data("tz", query, json!({"r": {"start": "2025-01-15", "end": "2025-01-15"}})).await;
+    let utc = app
+        .graphql_data(
+            "tz",
+            query,
+            json!({"r": {"start": "2025-01-15", "end": "2025-01-15"}}),
+        )
+        .await;
     assert_eq!(utc["usageSummary"]["apiCalls"], 3);
 }
 
 fn codes(body: &Value) -> Vec<String> {
-    body["errors"].as_array().map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("none").to_owned()).collect()).unwrap_or_default()
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("none")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn token_failures_are_unauthenticated() {
     let app = TestApp::spawn().await;
-    app.ingest_ok(&[event("m", "someone", "2025-01-01T00:00:00Z")]).await;
+    app.ingest_ok(&[event("m", "someone", "2025-01-01T00:00:00Z")])
+        .await;
     let now = chrono::Utc::now().timestamp();
     let bad_tokens = [
         "not-a-jwt".to_owned(),
@@ -297,22 +439,38 @@ async fn token_failures_are_unauthenticated() {
         format!("{}x", token("someone")),
     ];
     for bad in bad_tokens {
-        let body: Value = app.client.post(app.url("/graphql")).bearer_auth(&bad).json(&json!({"query": "{ viewer { id } }"})).send().await.unwrap().json().await.unwrap();
+        let body: Value = app
+            .client
+            .post(app.url("/graphql"))
+            .bearer_auth(&bad)
+            .json(&json!({"query": "{ viewer { id } }"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(codes(&body), vec!["UNAUTHENTICATED"], "{bad}: {body}");
         assert_eq!(body["errors"][0]["message"], "Unauthorized");
     }
-    let none = app.graphql(None, "{ usageSummary { apiCalls } }", json!({})).await;
+    let none = app
+        .graphql(None, "{ usageSummary { apiCalls } }", json!({}))
+        .await;
     assert_eq!(codes(&none), vec!["UNAUTHENTICATED"]);
 }
 
 #[tokio::test]
 async fn header_and_session_cookie_both_work() {
     let app = TestApp::spawn().await;
-    app.ingest_ok(&[event("m", "cookie_user", "2025-01-01T00:00:00Z")]).await;
+    app.ingest_ok(&[event("m", "cookie_user", "2025-01-01T00:00:00Z")])
+        .await;
     let via_cookie: Value = app
         .client
         .post(app.url("/graphql"))
-        .header("cookie", format!("theme=dark; __session={}; other=1", token("cookie_user")))
+        .header(
+            "cookie",
+            format!("theme=dark; __session={}; other=1", token("cookie_user")),
+        )
         .json(&json!({"query": "{ viewer { id } }"}))
         .send()
         .await
@@ -321,14 +479,22 @@ async fn header_and_session_cookie_both_work() {
         .await
         .unwrap();
     assert_eq!(via_cookie["data"]["viewer"]["id"], "cookie_user");
-    let via_header = app.graphql_data("cookie_user", "{ viewer { id } }", json!({})).await;
+    let via_header = app
+        .graphql_data("cookie_user", "{ viewer { id } }", json!({}))
+        .await;
     assert_eq!(via_header["viewer"]["id"], "cookie_user");
 }
 
 #[tokio::test]
 async fn unknown_user_is_user_not_found() {
     let app = TestApp::spawn().await;
-    for query in ["{ viewer { id } }", "{ usageSummary { apiCalls } }", "{ toolUsage { name } }", "{ modelUsage { model } }", "{ conversations { totalCount } }"] {
+    for query in [
+        "{ viewer { id } }",
+        "{ usageSummary { apiCalls } }",
+        "{ toolUsage { name } }",
+        "{ modelUsage { model } }",
+        "{ conversations { totalCount } }",
+    ] {
         let body = app.graphql(Some("nobody"), query, json!({})).await;
         assert_eq!(codes(&body), vec!["USER_NOT_FOUND"], "{query}");
         assert_eq!(body["errors"][0]["message"], "User not found");
@@ -338,32 +504,71 @@ async fn unknown_user_is_user_not_found() {
 #[tokio::test]
 async fn bad_input_is_bad_user_input_naming_the_field() {
     let app = TestApp::spawn().await;
-    app.ingest_ok(&[event("m", "u", "2025-01-01T00:00:00Z")]).await;
+    app.ingest_ok(&[event("m", "u", "2025-01-01T00:00:00Z")])
+        .await;
     let cases = [
-        (json!({"start": "2025-05-31", "end": "2025-05-01"}), "range.start"),
-        (json!({"start": "2024-01-01", "end": "2025-01-01"}), "range.end"),
+        (
+            json!({"start": "2025-05-31", "end": "2025-05-01"}),
+            "range.start",
+        ),
+        (
+            json!({"start": "2024-01-01", "end": "2025-01-01"}),
+            "range.end",
+        ),
         (json!({"timeZone": "Mars/Olympus"}), "range.timeZone"),
         (json!({"start": "2024-2-9"}), "range.start"),
         (json!({"start": "2023-02-29"}), "range.start"),
         (json!({"end": "2024-02-30 "}), "range.end"),
     ];
     for (range, field) in cases {
-        let body = app.graphql(Some("u"), "query($r: DateRangeInput) { usageSummary(range: $r) { apiCalls } }", json!({"r": range})).await;
+        let body = app
+            .graphql(
+                Some("u"),
+                "query($r: DateRangeInput) { usageSummary(range: $r) { apiCalls } }",
+                json!({"r": range}),
+            )
+            .await;
         assert_eq!(codes(&body), vec!["BAD_USER_INPUT"], "{range}: {body}");
         let message = body["errors"][0]["message"].as_str().unwrap();
         // Range checks name the field; a malformed Date is refused while parsing the variable,
         // and that message names the value and its type.
-        let bad_value = range.as_object().unwrap().values().next().unwrap().as_str().unwrap();
-        let named = message.contains(field) || (message.contains(bad_value) && message.contains("Date"));
+        let bad_value = range
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap();
+        let named =
+            message.contains(field) || (message.contains(bad_value) && message.contains("Date"));
         assert!(named, "{range}: {message}");
     }
-    let literal = app.graphql(Some("u"), "{ usageSummary(range: {start: \"2025-13-01\"}) { apiCalls } }", json!({})).await;
+    let literal = app
+        .graphql(
+            Some("u"),
+            "{ usageSummary(range: {start: \"2025-13-01\"}) { apiCalls } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(codes(&literal), vec!["BAD_USER_INPUT"], "{literal}");
     for first in [0, 101, -1] {
-        let body = app.graphql(Some("u"), &format!("{{ conversations(first: {first}) {{ totalCount }} }}"), json!({})).await;
+        let body = app
+            .graphql(
+                Some("u"),
+                &format!("{{ conversations(first: {first}) {{ totalCount }} }}"),
+                json!({}),
+            )
+            .await;
         assert_eq!(codes(&body), vec!["BAD_USER_INPUT"], "{body}");
     }
-    let cursor = app.graphql(Some("u"), "{ conversations(after: \"garbage\") { totalCount } }", json!({})).await;
+    let cursor = app
+        .graphql(
+            Some("u"),
+            "{ conversations(after: \"garbage\") { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(codes(&cursor), vec!["BAD_USER_INPUT"]);
 }
 
@@ -373,37 +578,86 @@ async fn default_range_is_the_last_30_days() {
     let today = chrono::Utc::now().date_naive();
     let recent = format!("{}T00:00:00Z", today - chrono::Duration::days(30));
     let old = format!("{}T23:59:59Z", today - chrono::Duration::days(31));
-    app.ingest_ok(&[event("recent", "u", &recent), event("old", "u", &old)]).await;
-    let data = app.graphql_data("u", "{ usageSummary { apiCalls range { start end timeZone } daily { date } } }", json!({})).await;
+    app.ingest_ok(&[event("recent", "u", &recent), event("old", "u", &old)])
+        .await;
+    let data = app
+        .graphql_data(
+            "u",
+            "{ usageSummary { apiCalls range { start end timeZone } daily { date } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(data["usageSummary"]["apiCalls"], 1);
     assert_eq!(data["usageSummary"]["range"]["end"], today.to_string());
-    assert_eq!(data["usageSummary"]["range"]["start"], (today - chrono::Duration::days(30)).to_string());
+    assert_eq!(
+        data["usageSummary"]["range"]["start"],
+        (today - chrono::Duration::days(30)).to_string()
+    );
     assert_eq!(data["usageSummary"]["daily"].as_array().unwrap().len(), 31);
 }
 
 #[tokio::test]
 async fn limits_refuse_expensive_and_batched_requests() {
     let app = TestApp::spawn().await;
-    app.ingest_ok(&[event("m", "u", "2025-01-01T00:00:00Z")]).await;
-    let aliases: String = (0..300).map(|n| format!("a{n}: conversations(first: 100) {{ edges {{ node {{ id }} }} }} ")).collect();
-    let body = app.graphql(Some("u"), &format!("{{ {aliases} }}"), json!({})).await;
+    app.ingest_ok(&[event("m", "u", "2025-01-01T00:00:00Z")])
+        .await;
+    let aliases: String = (0..300)
+        .map(|n| format!("a{n}: conversations(first: 100) {{ edges {{ node {{ id }} }} }} "))
+        .collect();
+    let body = app
+        .graphql(Some("u"), &format!("{{ {aliases} }}"), json!({}))
+        .await;
     assert!(body["data"].is_null(), "{}", &body.to_string()[..200]);
-    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("complex"),
+        "{body}"
+    );
 
-    let batch = app.client.post(app.url("/graphql")).bearer_auth(token("u"))
-        .json(&json!([{"query": "{ viewer { id } }"}, {"query": "{ viewer { id } }"}])).send().await.unwrap();
+    let batch = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(token("u"))
+        .json(&json!([{"query": "{ viewer { id } }"}, {"query": "{ viewer { id } }"}]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(batch.status(), 400);
 
-    let get_mutation = app.client.get(app.url("/graphql")).bearer_auth(token("u"))
-        .query(&[("query", "mutation { exportUsage { filename } }")]).send().await.unwrap();
+    let get_mutation = app
+        .client
+        .get(app.url("/graphql"))
+        .bearer_auth(token("u"))
+        .query(&[("query", "mutation { exportUsage { filename } }")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get_mutation.status(), 405);
-    let get_query: Value = app.client.get(app.url("/graphql")).bearer_auth(token("u"))
-        .query(&[("query", "{ viewer { id } }")]).send().await.unwrap().json().await.unwrap();
+    let get_query: Value = app
+        .client
+        .get(app.url("/graphql"))
+        .bearer_auth(token("u"))
+        .query(&[("query", "{ viewer { id } }")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(get_query["data"]["viewer"]["id"], "u");
 
     let huge = "x".repeat(300 * 1024);
-    let too_big = app.client.post(app.url("/graphql")).bearer_auth(token("u"))
-        .json(&json!({"query": format!("{{ viewer {{ id }} }} # {huge}")})).send().await.unwrap();
+    let too_big = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(token("u"))
+        .json(&json!({"query": format!("{{ viewer {{ id }} }} # {huge}")}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(too_big.status(), 413);
 }
 
@@ -428,7 +682,15 @@ fn schema_file_is_the_served_sdl() {
         served == on_disk,
         "schema.graphql differs from the served schema; regenerate it with `cargo run -- schema > schema.graphql`"
     );
-    for name in ["scalar Date", "scalar DateTime", "scalar Decimal", "scalar Long", "exportUsage", "conversations(", "first: Int = 50"] {
+    for name in [
+        "scalar Date",
+        "scalar DateTime",
+        "scalar Decimal",
+        "scalar Long",
+        "exportUsage",
+        "conversations(",
+        "first: Int = 50",
+    ] {
         assert!(served.contains(name), "{name} missing from the schema");
     }
 }

@@ -16,7 +16,9 @@ pub const ISSUER: &str = "https://issuer.test";
 pub const INGEST_KEY: &str = "test-ingest-key";
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn private_key() -> EncodingKey {
@@ -39,9 +41,14 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh database: a SQLite file in a temporary folder, or a new PostgreSQL database.
 pub async fn fresh_database() -> (DatabaseConnection, Option<tempfile::TempDir>) {
-    match std::env::var("TEST_DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
         Some(admin_url) => {
-            let admin = usage_api::db::connect(&admin_url).await.expect("PostgreSQL for tests");
+            let admin = usage_api::db::connect(&admin_url)
+                .await
+                .expect("PostgreSQL for tests");
             let name = format!(
                 "usage_test_{}_{}_{}",
                 std::process::id(),
@@ -52,14 +59,22 @@ pub async fn fresh_database() -> (DatabaseConnection, Option<tempfile::TempDir>)
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
                 .expect("create test database");
-            let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);
-            let db = usage_api::db::connect(&format!("{base}/{name}")).await.expect("connect");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(base, _)| base)
+                .unwrap_or(&admin_url);
+            let db = usage_api::db::connect(&format!("{base}/{name}"))
+                .await
+                .expect("connect");
             usage_api::db::migrate(&db).await.expect("migrate");
             (db, None)
         }
         None => {
             let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("usage.db").display());
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("usage.db").display()
+            );
             let db = usage_api::db::connect(&url).await.expect("connect");
             usage_api::db::migrate(&db).await.expect("migrate");
             (db, Some(dir))
@@ -103,9 +118,17 @@ impl TestApp {
             dev_secret: None,
         })
         .expect("verifier");
-        let services = Services::new(db.clone(), settings, verifier, PriceTable::built_in(), LinkSigner::new(b"test link secret"));
+        let services = Services::new(
+            db.clone(),
+            settings,
+            verifier,
+            PriceTable::built_in(),
+            LinkSigner::new(b"test link secret"),
+        );
         let app = router(AppState::new(services.clone(), None));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
@@ -140,7 +163,10 @@ impl TestApp {
         let status = response.status();
         let body: Value = response.json().await.expect("json");
         assert_eq!(status, 200, "{body}");
-        (body["inserted"].as_u64().expect("inserted"), body["duplicates"].as_u64().expect("duplicates"))
+        (
+            body["inserted"].as_u64().expect("inserted"),
+            body["duplicates"].as_u64().expect("duplicates"),
+        )
     }
 
     /// Posts NDJSON with the ingest key.
@@ -157,11 +183,20 @@ impl TestApp {
 
     /// Runs a GraphQL request as `sub` (no token when `None`); returns the whole response body.
     pub async fn graphql(&self, sub: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({"query": query, "variables": variables}));
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({"query": query, "variables": variables}));
         if let Some(sub) = sub {
             request = request.bearer_auth(token(sub));
         }
-        request.send().await.expect("graphql request").json().await.expect("graphql json")
+        request
+            .send()
+            .await
+            .expect("graphql request")
+            .json()
+            .await
+            .expect("graphql json")
     }
 
     /// `data` of a GraphQL request that must succeed.
@@ -187,8 +222,16 @@ impl TestApp {
         struct Count {
             n: i64,
         }
-        let statement = Statement::from_string(self.db.get_database_backend(), format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"));
-        Count::find_by_statement(statement).one(&self.db).await.expect("count").map(|c| c.n).unwrap_or(0)
+        let statement = Statement::from_string(
+            self.db.get_database_backend(),
+            format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"),
+        );
+        Count::find_by_statement(statement)
+            .one(&self.db)
+            .await
+            .expect("count")
+            .map(|c| c.n)
+            .unwrap_or(0)
     }
 }
 

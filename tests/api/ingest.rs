@@ -8,7 +8,11 @@ const SUMMARY: &str = "query($r: DateRangeInput) { usageSummary(range: $r) { tot
 
 async fn summary(app: &TestApp, user: &str) -> Value {
     let data = app
-        .graphql_data(user, SUMMARY, json!({"r": {"start": "2025-01-01", "end": "2025-01-31"}}))
+        .graphql_data(
+            user,
+            SUMMARY,
+            json!({"r": {"start": "2025-01-01", "end": "2025-01-31"}}),
+        )
         .await;
     data["usageSummary"].clone()
 }
@@ -23,7 +27,10 @@ async fn json_batch_is_stored_and_priced() {
                    "conversation_id": "conv_1", "conversation_title": "Trip planning",
                    "tools": [{"name": "web_search", "execution_time_ms": 420, "success": true}]}),
         ),
-        with(event("msg_2", "user_a", "2025-01-16T10:00:00Z"), json!({"cost_usd": "0.5", "model": "my-own-model"})),
+        with(
+            event("msg_2", "user_a", "2025-01-16T10:00:00Z"),
+            json!({"cost_usd": "0.5", "model": "my-own-model"}),
+        ),
     ];
     assert_eq!(app.ingest_ok(&events).await, (2, 0));
     let summary = summary(&app, "user_a").await;
@@ -55,13 +62,24 @@ async fn duplicates_within_and_across_batches_change_nothing() {
     let first = event("msg_1", "user_d", "2025-01-05T00:00:00Z");
     assert_eq!(app.ingest_ok(&[first.clone(), first.clone()]).await, (1, 1));
     // The same id again, even with other figures, is a duplicate and changes nothing.
-    let changed = with(first.clone(), json!({"cost_usd": "100", "conversation_id": "c", "conversation_title": "New"}));
-    assert_eq!(app.ingest_ok(&[changed, event("msg_2", "user_d", "2025-01-05T00:00:00Z")]).await, (1, 1));
+    let changed = with(
+        first.clone(),
+        json!({"cost_usd": "100", "conversation_id": "c", "conversation_title": "New"}),
+    );
+    assert_eq!(
+        app.ingest_ok(&[changed, event("msg_2", "user_d", "2025-01-05T00:00:00Z")])
+            .await,
+        (1, 1)
+    );
     let summary = summary(&app, "user_d").await;
     assert_eq!(summary["apiCalls"], 2);
     assert_eq!(summary["totalCostUsd"], "0.009");
     // The same id for another user is another event.
-    assert_eq!(app.ingest_ok(&[event("msg_1", "user_e", "2025-01-05T00:00:00Z")]).await, (1, 0));
+    assert_eq!(
+        app.ingest_ok(&[event("msg_1", "user_e", "2025-01-05T00:00:00Z")])
+            .await,
+        (1, 0)
+    );
     assert_eq!(app.count("api_calls").await, 3);
 }
 
@@ -69,7 +87,12 @@ async fn duplicates_within_and_across_batches_change_nothing() {
 async fn concurrent_resends_store_each_event_once() {
     let app = TestApp::spawn().await;
     let batch: Vec<Value> = (0..200)
-        .map(|n| with(event(&format!("m{n}"), "user_c", "2025-01-20T12:00:00Z"), json!({"tools": [{"name": "t"}]})))
+        .map(|n| {
+            with(
+                event(&format!("m{n}"), "user_c", "2025-01-20T12:00:00Z"),
+                json!({"tools": [{"name": "t"}]}),
+            )
+        })
         .collect();
     let (a, b, c) = tokio::join!(app.ingest(&batch), app.ingest(&batch), app.ingest(&batch));
     let mut inserted = 0;
@@ -77,7 +100,10 @@ async fn concurrent_resends_store_each_event_once() {
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         inserted += body["inserted"].as_u64().unwrap();
-        assert_eq!(body["inserted"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap(), 200);
+        assert_eq!(
+            body["inserted"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap(),
+            200
+        );
     }
     assert_eq!(inserted, 200);
     assert_eq!(summary(&app, "user_c").await["apiCalls"], 200);
@@ -94,13 +120,23 @@ async fn latest_titled_event_names_the_conversation() {
         }
         e
     };
-    app.ingest_ok(&[titled("a", "2025-01-02T00:00:00Z", Some("Second")), titled("b", "2025-01-01T00:00:00Z", Some("First"))])
-        .await;
-    app.ingest_ok(&[titled("c", "2025-01-03T00:00:00Z", None), titled("d", "2024-12-31T00:00:00Z", Some("Oldest"))]).await;
+    app.ingest_ok(&[
+        titled("a", "2025-01-02T00:00:00Z", Some("Second")),
+        titled("b", "2025-01-01T00:00:00Z", Some("First")),
+    ])
+    .await;
+    app.ingest_ok(&[
+        titled("c", "2025-01-03T00:00:00Z", None),
+        titled("d", "2024-12-31T00:00:00Z", Some("Oldest")),
+    ])
+    .await;
     let data = app
         .graphql_data("user_t", "{ conversations(range: {start: \"2024-12-01\", end: \"2025-01-31\"}) { edges { node { id title messageCount } } } }", json!({}))
         .await;
-    assert_eq!(data["conversations"]["edges"][0]["node"], json!({"id": "conv", "title": "Second", "messageCount": 4}));
+    assert_eq!(
+        data["conversations"]["edges"][0]["node"],
+        json!({"id": "conv", "title": "Second", "messageCount": 4})
+    );
 }
 
 async fn refused(app: &TestApp, body: Value) -> Value {
@@ -118,19 +154,55 @@ async fn every_kind_of_invalid_event_is_refused_with_details_and_stores_nothing(
     let good = event("ok", "user_x", "2025-01-01T00:00:00Z");
     let cases: Vec<(Value, &str)> = vec![
         (json!({"id": "x"}), "user_id"),
-        (with(good.clone(), json!({"usage": {"input_tokens": -1, "output_tokens": 1}})), "usage.input_tokens"),
-        (with(good.clone(), json!({"usage": {"input_tokens": 1, "output_tokens": 2.5}})), "usage.output_tokens"),
-        (with(good.clone(), json!({"usage": {"input_tokens": 1}})), "usage.output_tokens"),
-        (with(good.clone(), json!({"usage": {"input_tokens": 1, "output_tokens": "12"}})), "usage.output_tokens"),
-        (with(good.clone(), json!({"occurred_at": "2025-13-01T00:00:00Z"})), "occurred_at"),
-        (with(good.clone(), json!({"occurred_at": "2025-01-01"})), "occurred_at"),
+        (
+            with(
+                good.clone(),
+                json!({"usage": {"input_tokens": -1, "output_tokens": 1}}),
+            ),
+            "usage.input_tokens",
+        ),
+        (
+            with(
+                good.clone(),
+                json!({"usage": {"input_tokens": 1, "output_tokens": 2.5}}),
+            ),
+            "usage.output_tokens",
+        ),
+        (
+            with(good.clone(), json!({"usage": {"input_tokens": 1}})),
+            "usage.output_tokens",
+        ),
+        (
+            with(
+                good.clone(),
+                json!({"usage": {"input_tokens": 1, "output_tokens": "12"}}),
+            ),
+            "usage.output_tokens",
+        ),
+        (
+            with(good.clone(), json!({"occurred_at": "2025-13-01T00:00:00Z"})),
+            "occurred_at",
+        ),
+        (
+            with(good.clone(), json!({"occurred_at": "2025-01-01"})),
+            "occurred_at",
+        ),
         (with(good.clone(), json!({"id": ""})), "id"),
         (with(good.clone(), json!({"id": "x".repeat(201)})), "id"),
         (with(good.clone(), json!({"model": "gpt-unknown"})), "model"),
         (with(good.clone(), json!({"cost_usd": "-1"})), "cost_usd"),
         (with(good.clone(), json!({"cost_usd": "abc"})), "cost_usd"),
-        (with(good.clone(), json!({"tools": [{"execution_time_ms": 5}]})), "tools.0.name"),
-        (with(good.clone(), json!({"conversation_title": "no conversation"})), "conversation_title"),
+        (
+            with(good.clone(), json!({"tools": [{"execution_time_ms": 5}]})),
+            "tools.0.name",
+        ),
+        (
+            with(
+                good.clone(),
+                json!({"conversation_title": "no conversation"}),
+            ),
+            "conversation_title",
+        ),
     ];
     for (bad, field) in cases {
         let body = refused(&app, json!([good.clone(), bad.clone()])).await;
@@ -194,7 +266,10 @@ async fn the_largest_batch_is_accepted() {
         .collect();
     let response = app.ingest_ndjson(lines.join("\n")).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"inserted": 10_000, "duplicates": 0}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"inserted": 10_000, "duplicates": 0})
+    );
     assert_eq!(app.count("tool_calls").await, 3_334);
 }
 
@@ -219,7 +294,10 @@ async fn ingest_needs_an_ingest_key() {
         let response = post(auth.clone()).await.unwrap();
         assert_eq!(response.status(), 401, "{auth:?}");
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body, json!({"error": "Unauthorized", "code": "UNAUTHENTICATED"}));
+        assert_eq!(
+            body,
+            json!({"error": "Unauthorized", "code": "UNAUTHENTICATED"})
+        );
     }
     let response = post(Some("Bearer second-key".to_owned())).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -229,7 +307,8 @@ async fn ingest_needs_an_ingest_key() {
 #[tokio::test]
 async fn an_ingest_key_cannot_read() {
     let app = TestApp::spawn().await;
-    app.ingest_ok(&[event("m", "u", "2025-01-01T00:00:00Z")]).await;
+    app.ingest_ok(&[event("m", "u", "2025-01-01T00:00:00Z")])
+        .await;
     let body: Value = app
         .client
         .post(app.url("/graphql"))
