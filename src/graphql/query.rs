@@ -27,12 +27,17 @@ pub(crate) async fn user_and_range<'a>(
     let services = services(ctx)?;
     let user = services.user_id(&caller(ctx)?.sub).await?;
     let range = range.unwrap_or_default();
-    let range = services.resolve_range(
-        range.start.map(|d| d.0),
-        range.end.map(|d| d.0),
-        range.time_zone.as_deref(),
-        &GRAPHQL_RANGE,
-    )?;
+    let start = range
+        .start
+        .as_ref()
+        .map(|d| d.checked(GRAPHQL_RANGE.start))
+        .transpose()?;
+    let end = range
+        .end
+        .as_ref()
+        .map(|d| d.checked(GRAPHQL_RANGE.end))
+        .transpose()?;
+    let range = services.resolve_range(start, end, range.time_zone.as_deref(), &GRAPHQL_RANGE)?;
     Ok((services, user, range))
 }
 

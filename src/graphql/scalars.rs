@@ -4,19 +4,39 @@
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{NaiveDate, SecondsFormat, Utc};
 
+use crate::error::AppError;
 use crate::usage::Money;
 use crate::usage::range::parse_date;
 
-/// A calendar date written exactly as `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Date(pub NaiveDate);
+/// A calendar date. Input is kept as received when it is not exactly `YYYY-MM-DD`, so that the
+/// resolver can refuse it naming the field (`range.start`), which a scalar parser cannot do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Date {
+    Valid(NaiveDate),
+    Malformed(String),
+}
+
+impl Date {
+    /// The date, or `BAD_USER_INPUT` naming `field`.
+    pub fn checked(&self, field: &str) -> Result<NaiveDate, AppError> {
+        match self {
+            Date::Valid(date) => Ok(*date),
+            Date::Malformed(text) => {
+                let message = parse_date(text).err().unwrap_or_default();
+                Err(AppError::invalid(field, format!("{field}: {message}")))
+            }
+        }
+    }
+}
 
 /// A calendar date, `YYYY-MM-DD` (e.g. "2025-01-31"); no other form is accepted.
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => parse_date(text).map(Date).map_err(InputValueError::custom),
+            Value::String(text) => Ok(parse_date(text)
+                .map(Date::Valid)
+                .unwrap_or_else(|_| Date::Malformed(text.clone()))),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
@@ -26,7 +46,10 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
+        match self {
+            Date::Valid(date) => Value::String(date.format("%Y-%m-%d").to_string()),
+            Date::Malformed(text) => Value::String(text.clone()),
+        }
     }
 }
 
@@ -101,10 +124,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn date_is_strict() {
-        assert!(Date::parse(Value::String("2024-02-29".into())).is_ok());
+    fn date_is_strict_and_names_the_field() {
+        let parsed = Date::parse(Value::String("2024-02-29".into())).ok();
+        assert_eq!(
+            parsed
+                .and_then(|d| d.checked("range.start").ok())
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2024-02-29")
+        );
         for bad in ["2023-02-29", "2024-2-9", "2024-02-09 ", "+2024-02-09"] {
-            assert!(Date::parse(Value::String(bad.into())).is_err(), "{bad}");
+            let parsed = Date::parse(Value::String(bad.into())).ok();
+            let message = parsed.map(|d| d.checked("range.end").map_err(|e| e.to_string()));
+            assert!(
+                matches!(&message, Some(Err(text)) if text.starts_with("range.end: ") && text.contains(bad)),
+                "{bad}: {message:?}"
+            );
         }
         assert!(Date::parse(Value::Number(20240209.into())).is_err());
     }

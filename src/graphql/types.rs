@@ -31,8 +31,8 @@ pub struct DateRange {
 impl From<&DomainRange> for DateRange {
     fn from(range: &DomainRange) -> Self {
         DateRange {
-            start: Date(range.start()),
-            end: Date(range.end()),
+            start: Date::Valid(range.start()),
+            end: Date::Valid(range.end()),
             time_zone: range.zone().name().to_owned(),
         }
     }
@@ -107,7 +107,7 @@ pub struct DailyUsage {
 impl From<usage::DailyUsage> for DailyUsage {
     fn from(day: usage::DailyUsage) -> Self {
         DailyUsage {
-            date: Date(day.date),
+            date: Date::Valid(day.date),
             cost_usd: Decimal(day.cost),
             total_tokens: Long(day.total_tokens),
             api_calls: Long(day.api_calls),
