@@ -60,6 +60,22 @@ pub fn money(amount: Money) -> String {
     format!("{sign}$0.{shown}")
 }
 
+/// A per-call average: under one dollar it keeps four decimals, rounded half-up, as the
+/// published layout shows (`Avg Cost per Call,$0.0123`), since a typical call costs a few cents;
+/// from one dollar up, and below $0.0001, it is [`money`].
+pub fn money_per_call(amount: Money) -> String {
+    const NANOS_PER_TEN_THOUSANDTH: u64 = 100_000;
+    let magnitude = amount.nanos().unsigned_abs();
+    if amount.nanos() < 0 || magnitude < NANOS_PER_TEN_THOUSANDTH {
+        return money(amount);
+    }
+    let ten_thousandths = (magnitude + NANOS_PER_TEN_THOUSANDTH / 2) / NANOS_PER_TEN_THOUSANDTH;
+    if ten_thousandths >= 10_000 {
+        return money(amount);
+    }
+    format!("$0.{ten_thousandths:04}")
+}
+
 /// A number with exactly one decimal, rounded half-up, with thousands separators:
 /// `1,234.6`, `420.3`, `0.0`. A value that is not finite (never produced) prints `0.0`.
 pub fn one_decimal(value: f64) -> String {
@@ -173,6 +189,17 @@ mod tests {
         assert_eq!(money(dollars("0.000000001")), "$0.000000001");
         assert_eq!(money(dollars("0.000000015")), "$0.000000015");
         assert_eq!(money(dollars("0.000000155")), "$0.00000016");
+    }
+
+    #[test]
+    fn per_call_money_keeps_four_decimals_under_a_dollar() {
+        assert_eq!(money_per_call(dollars("0.0123")), "$0.0123");
+        assert_eq!(money_per_call(dollars("0.01234")), "$0.0123");
+        assert_eq!(money_per_call(dollars("0.01235")), "$0.0124");
+        assert_eq!(money_per_call(dollars("0.99996")), "$1.00");
+        assert_eq!(money_per_call(dollars("1.234")), "$1.23");
+        assert_eq!(money_per_call(dollars("0.00001234")), "$0.000012");
+        assert_eq!(money_per_call(dollars("0")), "$0.00");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use csv::{Terminator, WriterBuilder};
 
-use super::cells::{count, date, guard_formula, instant, money, one_decimal, percent};
+use super::cells::{
+    count, date, guard_formula, instant, money, money_per_call, one_decimal, percent,
+};
 use super::{ExportData, ExportRequest, ExportSection, MAX_EXPORT_CONVERSATIONS, included};
 use crate::usage::{ConversationPage, DailyUsage, ModelUsage, ToolUsage, UsageSummary};
 
@@ -110,7 +112,10 @@ fn summary_rows(request: &ExportRequest, summary: &UsageSummary) -> Vec<Vec<Stri
         ("Cache Read Tokens", count(totals.cache_read_input_tokens)),
         ("API Calls", count(totals.api_calls)),
         ("Conversations", count(summary.conversation_count)),
-        ("Avg Cost per Call", money(totals.average_cost_per_call())),
+        (
+            "Avg Cost per Call",
+            money_per_call(totals.average_cost_per_call()),
+        ),
     ]
     .into_iter()
     .map(|(metric, value)| vec![metric.to_owned(), value])

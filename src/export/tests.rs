@@ -267,7 +267,7 @@ fn csv_reads_back_cell_by_cell() {
         &["Cache Read Tokens", "1,200,000"],
         &["API Calls", "4,235"],
         &["Conversations", "25"],
-        &["Avg Cost per Call", "$0.29"],
+        &["Avg Cost per Call", "$0.2944"],
         &["=== DAILY BREAKDOWN ==="],
         &["Date", "Cost", "Tokens", "API Calls"],
         &["2025-01-01", "$12.35", "1,234,567", "1,234"],
