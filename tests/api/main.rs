@@ -6,6 +6,7 @@
 mod helpers;
 
 mod cli;
+mod exactness;
 mod export;
 mod graphql;
 mod ingest;
