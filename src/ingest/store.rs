@@ -13,7 +13,7 @@ use sea_orm::{
 use super::wire::NewEvent;
 use crate::db::{Sql, greatest, least};
 use crate::error::{AppError, AppResult};
-use crate::usage::Money;
+use crate::usage::{Money, USAGE_COLUMNS};
 
 /// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -370,15 +370,6 @@ impl UsageSums {
         }
     }
 }
-
-const USAGE_COLUMNS: [&str; 6] = [
-    "api_calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "cost_nanos",
-];
 
 struct ConversationSums {
     api_calls: i64,

@@ -10,6 +10,17 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use money::Money;
 pub use range::DateRange;
 
+/// Columns of every usage aggregate table (and of `api_calls`, but for `api_calls` itself):
+/// the call count, the four kinds of tokens and the cost.
+pub const USAGE_COLUMNS: [&str; 6] = [
+    "api_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cost_nanos",
+];
+
 /// Internal id of a user (the row id behind a JWT `sub`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserId(pub i64);

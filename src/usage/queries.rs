@@ -20,7 +20,7 @@ use sea_orm::{
 use super::range::seconds_per_day;
 use super::{
     ConversationPage, ConversationUsage, DailyUsage, DateRange, ModelUsage, Money, ToolUsage,
-    UsageSummary, UsageTotals, UserId,
+    USAGE_COLUMNS, UsageSummary, UsageTotals, UserId,
 };
 use crate::db::Sql;
 use crate::error::{AppError, AppResult};
@@ -124,9 +124,9 @@ fn local_day_expression(column: &str, per_second: i64, pieces: &[(i64, i32)]) ->
     format!("(({seconds} + {offset}) / {})", seconds_per_day())
 }
 
+/// The usage columns of a result row.
 #[derive(Debug, FromQueryResult)]
-struct DayRow {
-    day: i64,
+struct TotalsRow {
     api_calls: i64,
     input_tokens: i64,
     output_tokens: i64,
@@ -135,17 +135,24 @@ struct DayRow {
     cost_nanos: i64,
 }
 
-impl DayRow {
-    fn totals(&self) -> UsageTotals {
+impl From<&TotalsRow> for UsageTotals {
+    fn from(row: &TotalsRow) -> Self {
         UsageTotals {
-            api_calls: self.api_calls,
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            cache_creation_input_tokens: self.cache_creation_input_tokens,
-            cache_read_input_tokens: self.cache_read_input_tokens,
-            cost: Money::from_nanos(self.cost_nanos),
+            api_calls: row.api_calls,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            cache_creation_input_tokens: row.cache_creation_input_tokens,
+            cache_read_input_tokens: row.cache_read_input_tokens,
+            cost: Money::from_nanos(row.cost_nanos),
         }
     }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct DayRow {
+    day: i64,
+    #[sea_orm(nested)]
+    totals: TotalsRow,
 }
 
 /// Marks the row that carries the conversation count in the summary statement.
@@ -161,13 +168,7 @@ pub async fn usage_summary(
     let day_starts = range.day_starts();
     let (start, end) = (range.start_instant(), range.end_instant());
     let pieces = range.offset_pieces();
-    let usage_columns = [
-        "input_tokens",
-        "output_tokens",
-        "cache_creation_input_tokens",
-        "cache_read_input_tokens",
-        "cost_nanos",
-    ];
+    let usage_columns = &USAGE_COLUMNS[1..];
     let mut sql = Sql::new(backend);
     if day_starts
         .iter()
@@ -221,7 +222,7 @@ pub async fn usage_summary(
     let mut by_day: HashMap<i64, &DayRow> = HashMap::with_capacity(rows.len());
     for row in &rows {
         if row.day == COUNT_ROW {
-            conversation_count = row.api_calls;
+            conversation_count = row.totals.api_calls;
         } else {
             by_day.insert(row.day, row);
         }
@@ -232,7 +233,7 @@ pub async fn usage_summary(
         .map(|date| {
             let day = by_day
                 .get(&DateRange::local_day_number(date))
-                .map(|row| row.totals())
+                .map(|row| UsageTotals::from(&row.totals))
                 .unwrap_or_default();
             totals.add(&day);
             DailyUsage {
@@ -451,12 +452,8 @@ pub async fn tool_usage(
 #[derive(Debug, FromQueryResult)]
 struct ModelRow {
     model: String,
-    api_calls: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cache_creation_input_tokens: i64,
-    cache_read_input_tokens: i64,
-    cost_nanos: i64,
+    #[sea_orm(nested)]
+    totals: TotalsRow,
 }
 
 /// Each model's calls in the range, by cost descending, then model id.
@@ -467,14 +464,7 @@ pub async fn model_usage(
 ) -> AppResult<Vec<ModelUsage>> {
     let backend = db.get_database_backend();
     let window = Window::of(range);
-    let columns = [
-        "api_calls",
-        "input_tokens",
-        "output_tokens",
-        "cache_creation_input_tokens",
-        "cache_read_input_tokens",
-        "cost_nanos",
-    ];
+    let columns = USAGE_COLUMNS;
     let mut sql = Sql::new(backend);
     sql.push("SELECT model, ")
         .push(&columns.map(sum).join(", "));
@@ -495,23 +485,16 @@ pub async fn model_usage(
     let rows = ModelRow::find_by_statement(sql.build()).all(db).await?;
     let total: Money = rows
         .iter()
-        .map(|row| Money::from_nanos(row.cost_nanos))
+        .map(|row| Money::from_nanos(row.totals.cost_nanos))
         .sum();
     Ok(rows
         .into_iter()
         .map(|row| {
-            let cost = Money::from_nanos(row.cost_nanos);
+            let totals = UsageTotals::from(&row.totals);
             ModelUsage {
                 model: row.model,
-                totals: UsageTotals {
-                    api_calls: row.api_calls,
-                    input_tokens: row.input_tokens,
-                    output_tokens: row.output_tokens,
-                    cache_creation_input_tokens: row.cache_creation_input_tokens,
-                    cache_read_input_tokens: row.cache_read_input_tokens,
-                    cost,
-                },
-                share_of_cost: cost.fraction_of(total),
+                share_of_cost: totals.cost.fraction_of(total),
+                totals,
             }
         })
         .collect())
