@@ -125,6 +125,13 @@ fn event_strategy() -> impl Strategy<Value = Event> {
         )
 }
 
+/// Cost, tokens, calls, first and last call of a conversation.
+type ConversationFigures = (i64, i64, i64, DateTime<Utc>, DateTime<Utc>);
+/// Calls, timed calls, time sum, successes and cost share of a tool.
+type ToolFigures = (i64, i64, i64, i64, i64);
+/// Calls, the four token kinds and cost of a model.
+type ModelFigures = (i64, [i64; 4], i64);
+
 /// What the API should answer for `user` over `[start, end]` in `zone`, from raw events.
 fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: NaiveDate) -> Value {
     let inside: Vec<&Event> = events
@@ -165,8 +172,7 @@ fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: Naiv
         "daily": daily,
     });
 
-    let mut per_conversation: BTreeMap<String, (i64, i64, i64, DateTime<Utc>, DateTime<Utc>)> =
-        BTreeMap::new();
+    let mut per_conversation: BTreeMap<String, ConversationFigures> = BTreeMap::new();
     for e in &inside {
         if let Some(c) = e.conversation {
             let entry = per_conversation
@@ -179,7 +185,7 @@ fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: Naiv
             entry.4 = entry.4.max(e.at);
         }
     }
-    let mut conversation_rows: Vec<(String, (i64, i64, i64, DateTime<Utc>, DateTime<Utc>))> =
+    let mut conversation_rows: Vec<(String, ConversationFigures)> =
         per_conversation.into_iter().collect();
     conversation_rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(&b.0)));
     let conversation_json: Vec<Value> = conversation_rows
@@ -192,7 +198,7 @@ fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: Naiv
         .collect();
 
     // Tools: (calls, timed calls, time sum, successes, cost share).
-    let mut per_tool: BTreeMap<&str, (i64, i64, i64, i64, i64)> = BTreeMap::new();
+    let mut per_tool: BTreeMap<&str, ToolFigures> = BTreeMap::new();
     for e in &inside {
         let count = e.tools.len() as i64;
         for (position, tool) in e.tools.iter().enumerate() {
@@ -206,7 +212,7 @@ fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: Naiv
             entry.4 += share;
         }
     }
-    let mut tool_rows: Vec<(&str, (i64, i64, i64, i64, i64))> = per_tool.into_iter().collect();
+    let mut tool_rows: Vec<(&str, ToolFigures)> = per_tool.into_iter().collect();
     tool_rows.sort_by(|a, b| b.1.4.cmp(&a.1.4).then(a.0.cmp(b.0)));
     let tools: Vec<Value> = tool_rows
         .iter()
@@ -217,7 +223,7 @@ fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: Naiv
         })
         .collect();
 
-    let mut per_model: BTreeMap<&str, (i64, [i64; 4], i64)> = BTreeMap::new();
+    let mut per_model: BTreeMap<&str, ModelFigures> = BTreeMap::new();
     for e in &inside {
         let entry = per_model.entry(MODELS[e.model].0).or_default();
         entry.0 += 1;
@@ -226,7 +232,7 @@ fn expected(events: &[Event], user: usize, zone: Tz, start: NaiveDate, end: Naiv
         }
         entry.2 += e.cost_nanos();
     }
-    let mut model_rows: Vec<(&str, (i64, [i64; 4], i64))> = per_model.into_iter().collect();
+    let mut model_rows: Vec<(&str, ModelFigures)> = per_model.into_iter().collect();
     model_rows.sort_by(|a, b| b.1.2.cmp(&a.1.2).then(a.0.cmp(b.0)));
     let models: Vec<Value> = model_rows
         .iter()
