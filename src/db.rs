@@ -126,16 +126,6 @@ impl Sql {
     }
 }
 
-/// The smallest of two SQL expressions, on both engines.
-pub fn least(a: &str, b: &str) -> String {
-    format!("CASE WHEN {a} < {b} THEN {a} ELSE {b} END")
-}
-
-/// The largest of two SQL expressions, on both engines.
-pub fn greatest(a: &str, b: &str) -> String {
-    format!("CASE WHEN {a} > {b} THEN {a} ELSE {b} END")
-}
-
 /// Runs `SELECT 1`, for readiness checks.
 pub async fn ping(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())

@@ -13,6 +13,13 @@ pub struct Model {
     pub title: Option<String>,
     /// When the event that carried `title` occurred.
     pub title_at_micros: Option<i64>,
+    /// Calls of the conversation, all time.
+    pub api_calls: i64,
+    pub total_tokens: i64,
+    pub cost_nanos: i64,
+    /// First and last call of the conversation (null until it has one).
+    pub first_at_micros: Option<i64>,
+    pub last_at_micros: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

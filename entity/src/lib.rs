@@ -3,7 +3,6 @@
 
 pub mod api_call;
 pub mod conversation;
-pub mod conversation_hourly;
 pub mod tool_call;
 pub mod tool_hourly;
 pub mod usage_hourly;
@@ -13,7 +12,6 @@ pub mod user;
 pub mod prelude {
     pub use super::api_call::Entity as ApiCall;
     pub use super::conversation::Entity as Conversation;
-    pub use super::conversation_hourly::Entity as ConversationHourly;
     pub use super::tool_call::Entity as ToolCall;
     pub use super::tool_hourly::Entity as ToolHourly;
     pub use super::usage_hourly::Entity as UsageHourly;

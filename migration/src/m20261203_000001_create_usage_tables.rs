@@ -1,5 +1,6 @@
-//! Creates the event tables (users, conversations, API calls, tool calls) and the aggregate
-//! tables that ingestion keeps current in the same transaction.
+//! Creates the event tables (users, conversations, API calls, tool calls) and the aggregates
+//! that ingestion keeps current in the same transaction: per-hour and per-quarter-hour usage
+//! tables, per-hour tool usage, and each conversation's totals on its own row.
 //!
 //! Times are integers: `*_micros` columns hold microseconds since the Unix epoch (UTC) and
 //! `bucket_start` holds the Unix second at which an hour (or quarter hour) starts. Integer
@@ -27,6 +28,11 @@ enum Conversations {
     ExternalId,
     Title,
     TitleAtMicros,
+    ApiCalls,
+    TotalTokens,
+    CostNanos,
+    FirstAtMicros,
+    LastAtMicros,
 }
 
 #[derive(DeriveIden)]
@@ -72,19 +78,6 @@ enum UsageQuarterHourly {
     Table,
     UserId,
     BucketStart,
-}
-
-#[derive(DeriveIden)]
-enum ConversationHourly {
-    Table,
-    UserId,
-    BucketStart,
-    ConversationId,
-    ApiCalls,
-    TotalTokens,
-    CostNanos,
-    FirstAtMicros,
-    LastAtMicros,
 }
 
 #[derive(DeriveIden)]
@@ -181,6 +174,36 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Conversations::Title).text().null())
                     .col(
                         ColumnDef::new(Conversations::TitleAtMicros)
+                            .big_integer()
+                            .null(),
+                    )
+                    // Totals over all the conversation's calls, kept current at ingestion: a
+                    // conversation whose first and last call lie inside a range needs no other row.
+                    .col(
+                        ColumnDef::new(Conversations::ApiCalls)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Conversations::TotalTokens)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Conversations::CostNanos)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(Conversations::FirstAtMicros)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(Conversations::LastAtMicros)
                             .big_integer()
                             .null(),
                     )
@@ -282,9 +305,20 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
-                    .name("ix_api_calls_conversation")
+                    .name("ix_api_calls_conversation_time")
                     .table(ApiCalls::Table)
                     .col(ApiCalls::ConversationId)
+                    .col(ApiCalls::OccurredAtMicros)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_conversations_user_last")
+                    .table(Conversations::Table)
+                    .col(Conversations::UserId)
+                    .col(Conversations::LastAtMicros)
                     .to_owned(),
             )
             .await?;
@@ -397,61 +431,6 @@ impl MigrationTrait for Migration {
         );
         create_aggregate(manager, usage_quarter.to_owned()).await?;
 
-        // Per user, hour and conversation: conversation figures and counts.
-        create_aggregate(
-            manager,
-            Table::create()
-                .table(ConversationHourly::Table)
-                .col(
-                    ColumnDef::new(ConversationHourly::UserId)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::BucketStart)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::ConversationId)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::ApiCalls)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::TotalTokens)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::CostNanos)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::FirstAtMicros)
-                        .big_integer()
-                        .not_null(),
-                )
-                .col(
-                    ColumnDef::new(ConversationHourly::LastAtMicros)
-                        .big_integer()
-                        .not_null(),
-                )
-                .primary_key(
-                    Index::create()
-                        .col(ConversationHourly::UserId)
-                        .col(ConversationHourly::BucketStart)
-                        .col(ConversationHourly::ConversationId),
-                )
-                .to_owned(),
-        )
-        .await?;
-
         // Per user, hour and tool name: the tool breakdown.
         create_aggregate(
             manager,
@@ -500,7 +479,6 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             "tool_hourly",
-            "conversation_hourly",
             "usage_quarter_hourly",
             "usage_hourly",
             "tool_calls",

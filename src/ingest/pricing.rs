@@ -30,6 +30,13 @@ pub struct TokenCounts {
     pub cache_read: i64,
 }
 
+impl TokenCounts {
+    /// The four kinds added.
+    pub fn total(&self) -> i64 {
+        self.input + self.output + self.cache_creation + self.cache_read
+    }
+}
+
 impl ModelPrice {
     /// Dollars per million tokens, written as in the published price list.
     const fn per_mtok(input: i64, output: i64, cache_write: i64, cache_read: i64) -> Self {

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::wire::NewEvent;
-use crate::db::{Sql, greatest, least};
+use crate::db::Sql;
 use crate::error::{AppError, AppResult};
 use crate::usage::{Money, USAGE_COLUMNS};
 
@@ -62,8 +62,8 @@ async fn store_in(txn: &DatabaseTransaction, events: &[NewEvent]) -> AppResult<u
         return Ok(0);
     }
     insert_tool_calls(txn, events, &inserted).await?;
-    update_titles(txn, events, &inserted, &conversations).await?;
-    update_aggregates(txn, events, &inserted, &conversations).await?;
+    update_conversations(txn, events, &inserted, &conversations).await?;
+    update_aggregates(txn, events, &inserted).await?;
     Ok(inserted.len() as u64)
 }
 
@@ -295,44 +295,103 @@ async fn insert_tool_calls(
     Ok(())
 }
 
-/// A conversation's title is the one carried by its most recent titled event; a later event
-/// of the batch wins a tie.
-async fn update_titles(
+/// What a batch adds to one conversation.
+struct ConversationSums<'a> {
+    user: i64,
+    external_id: &'a str,
+    api_calls: i64,
+    tokens: i64,
+    cost: i64,
+    first: i64,
+    last: i64,
+    /// The batch's most recent titled event: its title and when it occurred.
+    title: Option<(&'a str, i64)>,
+}
+
+/// Adds the new calls to their conversations' totals, first and last call, and title: a
+/// conversation's title is the one carried by its most recent titled event (a later event of
+/// the batch wins a tie).
+async fn update_conversations(
     txn: &DatabaseTransaction,
     events: &[NewEvent],
     inserted: &[InsertedCall],
     conversations: &HashMap<(i64, String), i64>,
 ) -> AppResult<()> {
-    let mut latest: BTreeMap<i64, (i64, &str)> = BTreeMap::new();
+    let mut sums: BTreeMap<i64, ConversationSums<'_>> = BTreeMap::new();
     for call in inserted {
         let event = &events[call.event];
-        let (Some(external), Some(title)) = (&event.conversation, &event.conversation_title) else {
+        let Some(external) = &event.conversation else {
             continue;
         };
         let Some(conversation) = conversations.get(&(call.user, external.clone())) else {
             continue;
         };
-        let entry = latest
-            .entry(*conversation)
-            .or_insert((event.occurred_at_micros, title));
-        if event.occurred_at_micros >= entry.0 {
-            *entry = (event.occurred_at_micros, title);
+        let at = event.occurred_at_micros;
+        let entry = sums.entry(*conversation).or_insert(ConversationSums {
+            user: call.user,
+            external_id: external,
+            api_calls: 0,
+            tokens: 0,
+            cost: 0,
+            first: at,
+            last: at,
+            title: None,
+        });
+        entry.api_calls += 1;
+        entry.tokens += event.tokens.total();
+        entry.cost += event.cost.nanos();
+        entry.first = entry.first.min(at);
+        entry.last = entry.last.max(at);
+        if let Some(title) = &event.conversation_title {
+            if entry.title.is_none_or(|(_, titled_at)| at >= titled_at) {
+                entry.title = Some((title, at));
+            }
         }
     }
     let backend = txn.get_database_backend();
-    for (conversation, (at, title)) in latest {
-        let mut update = Sql::new(backend);
-        update
-            .push("UPDATE conversations SET title = ")
-            .bind(title)
-            .push(", title_at_micros = ")
-            .bind(at)
-            .push(" WHERE id = ")
-            .bind(conversation)
-            .push(" AND (title_at_micros IS NULL OR title_at_micros <= ")
-            .bind(at)
-            .push(")");
-        txn.execute_raw(update.build()).await?;
+    let rows: Vec<_> = sums.into_iter().collect();
+    // The rows exist (created before the calls); this upsert always takes its UPDATE branch.
+    let newer_title = "excluded.title_at_micros IS NOT NULL AND (conversations.title_at_micros IS NULL \
+                       OR excluded.title_at_micros >= conversations.title_at_micros)";
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "INSERT INTO conversations (id, user_id, external_id, api_calls, total_tokens, cost_nanos, \
+             first_at_micros, last_at_micros, title, title_at_micros) VALUES ",
+        );
+        for (position, (id, sums)) in chunk.iter().enumerate() {
+            sql.push(if position == 0 { "(" } else { ", (" });
+            sql.bind(*id)
+                .push(", ")
+                .bind(sums.user)
+                .push(", ")
+                .bind(sums.external_id);
+            for value in [
+                sums.api_calls,
+                sums.tokens,
+                sums.cost,
+                sums.first,
+                sums.last,
+            ] {
+                sql.push(", ").bind(value);
+            }
+            sql.push(", ").bind(sums.title.map(|(title, _)| title));
+            sql.push(", ").bind(sums.title.map(|(_, at)| at)).push(")");
+        }
+        sql.push(
+            " ON CONFLICT (id) DO UPDATE SET api_calls = conversations.api_calls + excluded.api_calls, \
+             total_tokens = conversations.total_tokens + excluded.total_tokens, \
+             cost_nanos = conversations.cost_nanos + excluded.cost_nanos, first_at_micros = CASE WHEN \
+             conversations.first_at_micros IS NULL OR excluded.first_at_micros < conversations.first_at_micros \
+             THEN excluded.first_at_micros ELSE conversations.first_at_micros END, last_at_micros = CASE WHEN \
+             conversations.last_at_micros IS NULL OR excluded.last_at_micros > conversations.last_at_micros \
+             THEN excluded.last_at_micros ELSE conversations.last_at_micros END",
+        );
+        sql.push(&format!(
+            ", title = CASE WHEN {newer_title} THEN excluded.title ELSE conversations.title END, \
+             title_at_micros = CASE WHEN {newer_title} THEN excluded.title_at_micros ELSE conversations.title_at_micros END"
+        ));
+        txn.execute_raw(sql.build()).await?;
     }
     Ok(())
 }
@@ -371,14 +430,6 @@ impl UsageSums {
     }
 }
 
-struct ConversationSums {
-    api_calls: i64,
-    tokens: i64,
-    cost: i64,
-    first: i64,
-    last: i64,
-}
-
 #[derive(Default)]
 struct ToolSums {
     calls: i64,
@@ -394,11 +445,9 @@ async fn update_aggregates(
     txn: &DatabaseTransaction,
     events: &[NewEvent],
     inserted: &[InsertedCall],
-    conversations: &HashMap<(i64, String), i64>,
 ) -> AppResult<()> {
     let mut hourly: BTreeMap<(i64, i64, &str), UsageSums> = BTreeMap::new();
     let mut quarter: BTreeMap<(i64, i64), UsageSums> = BTreeMap::new();
-    let mut by_conversation: BTreeMap<(i64, i64, i64), ConversationSums> = BTreeMap::new();
     let mut by_tool: BTreeMap<(i64, i64, &str), ToolSums> = BTreeMap::new();
     for call in inserted {
         let event = &events[call.event];
@@ -412,31 +461,6 @@ async fn update_aggregates(
             .entry((call.user, second - second.rem_euclid(QUARTER_HOUR)))
             .or_default()
             .add(event);
-        if let Some(conversation) = event
-            .conversation
-            .as_ref()
-            .and_then(|external| conversations.get(&(call.user, external.clone())))
-        {
-            let total_tokens = event.tokens.input
-                + event.tokens.output
-                + event.tokens.cache_creation
-                + event.tokens.cache_read;
-            let at = event.occurred_at_micros;
-            let sums = by_conversation
-                .entry((call.user, hour, *conversation))
-                .or_insert(ConversationSums {
-                    api_calls: 0,
-                    tokens: 0,
-                    cost: 0,
-                    first: at,
-                    last: at,
-                });
-            sums.api_calls += 1;
-            sums.tokens += total_tokens;
-            sums.cost += event.cost.nanos();
-            sums.first = sums.first.min(at);
-            sums.last = sums.last.max(at);
-        }
         for (tool, share) in event.tools.iter().zip(event.cost.split(event.tools.len())) {
             let sums = by_tool
                 .entry((call.user, hour, tool.name.as_str()))
@@ -493,49 +517,6 @@ async fn update_aggregates(
         }
         sql.push(" ON CONFLICT (user_id, bucket_start) DO UPDATE SET ")
             .push(&add_usage("usage_quarter_hourly"));
-        txn.execute_raw(sql.build()).await?;
-    }
-
-    let rows: Vec<_> = by_conversation.into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "INSERT INTO conversation_hourly (user_id, bucket_start, conversation_id, api_calls, total_tokens, cost_nanos, \
-             first_at_micros, last_at_micros) VALUES ",
-        );
-        for (position, ((user, hour, conversation), sums)) in chunk.iter().enumerate() {
-            sql.push(if position == 0 { "(" } else { ", (" });
-            sql.bind(*user)
-                .push(", ")
-                .bind(*hour)
-                .push(", ")
-                .bind(*conversation);
-            for value in [
-                sums.api_calls,
-                sums.tokens,
-                sums.cost,
-                sums.first,
-                sums.last,
-            ] {
-                sql.push(", ").bind(value);
-            }
-            sql.push(")");
-        }
-        sql.push(" ON CONFLICT (user_id, bucket_start, conversation_id) DO UPDATE SET ");
-        sql.push(
-            "api_calls = conversation_hourly.api_calls + excluded.api_calls, \
-             total_tokens = conversation_hourly.total_tokens + excluded.total_tokens, \
-             cost_nanos = conversation_hourly.cost_nanos + excluded.cost_nanos, first_at_micros = ",
-        );
-        sql.push(&least(
-            "conversation_hourly.first_at_micros",
-            "excluded.first_at_micros",
-        ));
-        sql.push(", last_at_micros = ");
-        sql.push(&greatest(
-            "conversation_hourly.last_at_micros",
-            "excluded.last_at_micros",
-        ));
         txn.execute_raw(sql.build()).await?;
     }
 

@@ -6,6 +6,9 @@
 //! by reading whole hours from the aggregates and the partial hours at the two ends from the
 //! raw rows. The daily series reads quarter-hour buckets when every local midnight of the range
 //! falls on a quarter hour (true of every zone in use today) and raw rows otherwise.
+//! Conversations carry their own totals and first and last call: one that lies wholly inside a
+//! range is read from its row, and only those that span an end of the range are summed over
+//! their calls.
 
 use std::collections::HashMap;
 
@@ -201,21 +204,8 @@ pub async fn usage_summary(
     }
     sql.push(" GROUP BY 1 UNION ALL SELECT ")
         .bind(COUNT_ROW)
-        .push(", CAST(COUNT(*) AS BIGINT), 0, 0, 0, 0, 0 FROM (");
-    let window = Window::of(range);
-    sql.push("SELECT conversation_id FROM conversation_hourly WHERE user_id = ")
-        .bind(user.0);
-    window.push_hours(&mut sql);
-    if !window.edges.is_empty() {
-        sql.push(" UNION SELECT conversation_id FROM api_calls WHERE user_id = ")
-            .bind(user.0);
-        sql.push(" AND conversation_id IS NOT NULL");
-        window.push_edges(&mut sql);
-    } else {
-        // UNION with nothing still removes duplicates.
-        sql.push(" GROUP BY conversation_id");
-    }
-    sql.push(") AS active");
+        .push(", CAST(COUNT(*) AS BIGINT), 0, 0, 0, 0, 0 FROM conversations c WHERE ");
+    push_active_conversations(&mut sql, user, start, end);
 
     let rows = DayRow::find_by_statement(sql.build()).all(db).await?;
     let mut conversation_count = 0;
@@ -282,6 +272,23 @@ impl ConversationCursor {
     }
 }
 
+/// `c` (a conversation of `user`) has a call in `[start, end)` (Unix seconds). One whose first
+/// and last call both lie inside needs no look at its calls; one that spans an end of the range
+/// is checked on its calls in the range (index on conversation and time).
+fn push_active_conversations(sql: &mut Sql, user: UserId, start: i64, end: i64) {
+    let (start, end) = (start * MICROS, end * MICROS);
+    sql.push("c.user_id = ").bind(user.0);
+    sql.push(" AND c.last_at_micros >= ").bind(start);
+    sql.push(" AND c.first_at_micros < ").bind(end);
+    sql.push(" AND ((c.first_at_micros >= ").bind(start);
+    sql.push(" AND c.last_at_micros < ").bind(end);
+    sql.push(") OR EXISTS (SELECT 1 FROM api_calls a WHERE a.conversation_id = c.id AND a.occurred_at_micros >= ")
+        .bind(start);
+    sql.push(" AND a.occurred_at_micros < ")
+        .bind(end)
+        .push("))");
+}
+
 #[derive(Debug, FromQueryResult)]
 struct ConversationRow {
     external_id: String,
@@ -300,6 +307,9 @@ fn instant(micros: i64) -> DateTime<Utc> {
 
 /// Conversations with calls in the range, by cost descending then id: `first` of them after
 /// `after`, with the number of all of them.
+///
+/// A conversation whose calls all lie inside the range is read from its own totals; one that
+/// spans an end of the range is summed over its calls inside the range.
 pub async fn conversations(
     db: &impl ConnectionTrait,
     user: UserId,
@@ -308,29 +318,34 @@ pub async fn conversations(
     after: Option<&ConversationCursor>,
 ) -> AppResult<ConversationPage> {
     let backend = db.get_database_backend();
-    let window = Window::of(range);
     let collate = bytewise(backend);
+    let (start, end) = (range.start_instant() * MICROS, range.end_instant() * MICROS);
     let mut sql = Sql::new(backend);
-    sql.push("SELECT * FROM (SELECT c.external_id, c.title, s.api_calls, s.total_tokens, s.cost_nanos, s.first_at, s.last_at, ");
-    sql.push("CAST(COUNT(*) OVER () AS BIGINT) AS total_count FROM (SELECT conversation_id, ");
-    sql.push(&sum("api_calls"))
-        .push(", ")
-        .push(&sum("total_tokens"))
-        .push(", ")
-        .push(&sum("cost_nanos"));
-    sql.push(", MIN(first_at_micros) AS first_at, MAX(last_at_micros) AS last_at FROM (");
-    sql.push("SELECT conversation_id, api_calls, total_tokens, cost_nanos, first_at_micros, last_at_micros FROM conversation_hourly WHERE user_id = ");
+    sql.push("SELECT * FROM (SELECT external_id, title, api_calls, total_tokens, cost_nanos, first_at, last_at, ");
+    sql.push("CAST(COUNT(*) OVER () AS BIGINT) AS total_count FROM (");
+    sql.push(
+        "SELECT c.external_id, c.title, c.api_calls, c.total_tokens, c.cost_nanos, \
+         c.first_at_micros AS first_at, c.last_at_micros AS last_at FROM conversations c WHERE c.user_id = ",
+    );
     sql.bind(user.0);
-    window.push_hours(&mut sql);
-    if !window.edges.is_empty() {
-        sql.push(
-            " UNION ALL SELECT conversation_id, 1, input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens, \
-             cost_nanos, occurred_at_micros, occurred_at_micros FROM api_calls WHERE user_id = ",
-        );
-        sql.bind(user.0).push(" AND conversation_id IS NOT NULL");
-        window.push_edges(&mut sql);
-    }
-    sql.push(") AS parts GROUP BY conversation_id) AS s JOIN conversations c ON c.id = s.conversation_id) AS ranked");
+    sql.push(" AND c.last_at_micros >= ").bind(start);
+    sql.push(" AND c.first_at_micros >= ").bind(start);
+    sql.push(" AND c.last_at_micros < ").bind(end);
+    sql.push(
+        " UNION ALL SELECT c.external_id, c.title, CAST(COUNT(*) AS BIGINT), CAST(SUM(a.input_tokens + a.output_tokens \
+         + a.cache_creation_input_tokens + a.cache_read_input_tokens) AS BIGINT), CAST(SUM(a.cost_nanos) AS BIGINT), \
+         MIN(a.occurred_at_micros), MAX(a.occurred_at_micros) FROM conversations c JOIN api_calls a \
+         ON a.conversation_id = c.id AND a.occurred_at_micros >= ",
+    );
+    sql.bind(start)
+        .push(" AND a.occurred_at_micros < ")
+        .bind(end);
+    sql.push(" WHERE c.user_id = ").bind(user.0);
+    sql.push(" AND c.last_at_micros >= ").bind(start);
+    sql.push(" AND c.first_at_micros < ").bind(end);
+    sql.push(" AND (c.first_at_micros < ").bind(start);
+    sql.push(" OR c.last_at_micros >= ").bind(end);
+    sql.push(") GROUP BY c.id, c.external_id, c.title) AS in_range) AS ranked");
     if let Some(cursor) = after {
         sql.push(" WHERE cost_nanos < ").bind(cursor.cost.nanos());
         sql.push(" OR (cost_nanos = ").bind(cursor.cost.nanos());
@@ -380,8 +395,15 @@ pub async fn count_conversations(
     user: UserId,
     range: &DateRange,
 ) -> AppResult<i64> {
-    let summary = usage_summary(db, user, range).await?;
-    Ok(summary.conversation_count)
+    #[derive(FromQueryResult)]
+    struct Count {
+        count: i64,
+    }
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT CAST(COUNT(*) AS BIGINT) AS count FROM conversations c WHERE ");
+    push_active_conversations(&mut sql, user, range.start_instant(), range.end_instant());
+    let count = Count::find_by_statement(sql.build()).one(db).await?;
+    Ok(count.map(|c| c.count).unwrap_or(0))
 }
 
 #[derive(Debug, FromQueryResult)]
