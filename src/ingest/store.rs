@@ -342,10 +342,10 @@ async fn update_conversations(
         entry.cost += event.cost.nanos();
         entry.first = entry.first.min(at);
         entry.last = entry.last.max(at);
-        if let Some(title) = &event.conversation_title {
-            if entry.title.is_none_or(|(_, titled_at)| at >= titled_at) {
-                entry.title = Some((title, at));
-            }
+        if let Some(title) = &event.conversation_title
+            && entry.title.is_none_or(|(_, titled_at)| at >= titled_at)
+        {
+            entry.title = Some((title, at));
         }
     }
     let backend = txn.get_database_backend();
