@@ -248,6 +248,25 @@ pub struct ExportTooLarge {
     pub limit_bytes: u64,
 }
 
+/// Why an export was not rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    TooLarge(#[from] ExportTooLarge),
+    /// The encoder failed; writing into memory never does, so this is a bug, reported as one.
+    #[error("encoding the export failed: {0}")]
+    Encoding(String),
+}
+
+impl From<ExportError> for AppError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::TooLarge(too_large) => too_large.into(),
+            ExportError::Encoding(message) => AppError::internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
 impl From<ExportTooLarge> for AppError {
     fn from(error: ExportTooLarge) -> Self {
         AppError::ExportTooLarge {
@@ -282,19 +301,20 @@ pub fn render(
     data: &ExportData,
     generated_at: DateTime<Utc>,
     limit_bytes: u64,
-) -> Result<RenderedExport, ExportTooLarge> {
+) -> Result<RenderedExport, ExportError> {
     let bytes = match request.format {
-        ExportFormat::Csv => encoded_in_memory(csv_layout::render_csv(request, data)),
-        ExportFormat::Json => {
-            encoded_in_memory(json_layout::render_json(request, data, generated_at))
-        }
+        ExportFormat::Csv => csv_layout::render_csv(request, data)
+            .map_err(|e| ExportError::Encoding(e.to_string()))?,
+        ExportFormat::Json => json_layout::render_json(request, data, generated_at)
+            .map_err(|e| ExportError::Encoding(e.to_string()))?,
     };
     let size_bytes = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if size_bytes > limit_bytes {
         return Err(ExportTooLarge {
             size_bytes,
             limit_bytes,
-        });
+        }
+        .into());
     }
     Ok(RenderedExport {
         filename: filename(request),
@@ -312,17 +332,4 @@ fn included<'a, T>(
     figures
         .as_ref()
         .filter(|_| request.sections.contains(section))
-}
-
-/// The result of encoding into memory.
-///
-/// Both encoders write into a `Vec<u8>`, whose writes never fail, and are only given input they
-/// accept (flexible-length CSV records; derived `Serialize` impls whose money fragments are
-/// decimals written by `rust_decimal`). An error here is therefore a bug in this module, never
-/// something a request can cause.
-fn encoded_in_memory<E: fmt::Display>(result: Result<Vec<u8>, E>) -> Vec<u8> {
-    match result {
-        Ok(bytes) => bytes,
-        Err(error) => unreachable!("encoding an export into memory failed: {error}"),
-    }
 }

@@ -639,13 +639,16 @@ fn size_limit_at_below_and_one_over() {
         assert_eq!(at_limit, Ok(full.clone()));
         assert_eq!(
             render(&request, &data, generated_at(), size - 1),
-            Err(ExportTooLarge {
+            Err(ExportError::TooLarge(ExportTooLarge {
                 size_bytes: size,
                 limit_bytes: size - 1
-            })
+            }))
         );
         assert_eq!(
-            render(&request, &data, generated_at(), 0).map_err(|e| e.size_bytes),
+            render(&request, &data, generated_at(), 0).map_err(|e| match e {
+                ExportError::TooLarge(too_large) => too_large.size_bytes,
+                ExportError::Encoding(_) => 0,
+            }),
             Err(size)
         );
     }
