@@ -7,6 +7,7 @@ pub mod tool_call;
 pub mod tool_hourly;
 pub mod usage_hourly;
 pub mod usage_quarter_hourly;
+pub mod usage_user_hourly;
 pub mod user;
 
 pub mod prelude {
@@ -16,5 +17,6 @@ pub mod prelude {
     pub use super::tool_hourly::Entity as ToolHourly;
     pub use super::usage_hourly::Entity as UsageHourly;
     pub use super::usage_quarter_hourly::Entity as UsageQuarterHourly;
+    pub use super::usage_user_hourly::Entity as UsageUserHourly;
     pub use super::user::Entity as User;
 }

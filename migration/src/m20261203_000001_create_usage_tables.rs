@@ -74,6 +74,13 @@ enum UsageHourly {
 }
 
 #[derive(DeriveIden)]
+enum UsageUserHourly {
+    Table,
+    UserId,
+    BucketStart,
+}
+
+#[derive(DeriveIden)]
 enum UsageQuarterHourly {
     Table,
     UserId,
@@ -319,6 +326,7 @@ impl MigrationTrait for Migration {
                     .table(Conversations::Table)
                     .col(Conversations::UserId)
                     .col(Conversations::LastAtMicros)
+                    .col(Conversations::FirstAtMicros)
                     .to_owned(),
             )
             .await?;
@@ -409,6 +417,27 @@ impl MigrationTrait for Migration {
         );
         create_aggregate(manager, usage_hourly.to_owned()).await?;
 
+        // Per user and hour: totals and the daily series in zones whose days start on the hour.
+        let mut usage_user_hourly = Table::create();
+        usage_user_hourly
+            .table(UsageUserHourly::Table)
+            .col(
+                ColumnDef::new(UsageUserHourly::UserId)
+                    .big_integer()
+                    .not_null(),
+            )
+            .col(
+                ColumnDef::new(UsageUserHourly::BucketStart)
+                    .big_integer()
+                    .not_null(),
+            );
+        usage_columns(&mut usage_user_hourly).primary_key(
+            Index::create()
+                .col(UsageUserHourly::UserId)
+                .col(UsageUserHourly::BucketStart),
+        );
+        create_aggregate(manager, usage_user_hourly.to_owned()).await?;
+
         // Per user and quarter hour: the daily series in any zone whose offset is a multiple of
         // 15 minutes (all of today's zones).
         let mut usage_quarter = Table::create();
@@ -480,6 +509,7 @@ impl MigrationTrait for Migration {
         for table in [
             "tool_hourly",
             "usage_quarter_hourly",
+            "usage_user_hourly",
             "usage_hourly",
             "tool_calls",
             "api_calls",

@@ -447,6 +447,7 @@ async fn update_aggregates(
     inserted: &[InsertedCall],
 ) -> AppResult<()> {
     let mut hourly: BTreeMap<(i64, i64, &str), UsageSums> = BTreeMap::new();
+    let mut user_hourly: BTreeMap<(i64, i64), UsageSums> = BTreeMap::new();
     let mut quarter: BTreeMap<(i64, i64), UsageSums> = BTreeMap::new();
     let mut by_tool: BTreeMap<(i64, i64, &str), ToolSums> = BTreeMap::new();
     for call in inserted {
@@ -457,6 +458,7 @@ async fn update_aggregates(
             .entry((call.user, hour, event.model.as_str()))
             .or_default()
             .add(event);
+        user_hourly.entry((call.user, hour)).or_default().add(event);
         quarter
             .entry((call.user, second - second.rem_euclid(QUARTER_HOUR)))
             .or_default()
@@ -504,20 +506,25 @@ async fn update_aggregates(
         txn.execute_raw(sql.build()).await?;
     }
 
-    let rows: Vec<_> = quarter.into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO usage_quarter_hourly (user_id, bucket_start, ");
-        sql.push(&USAGE_COLUMNS.join(", ")).push(") VALUES ");
-        for (position, ((user, bucket), sums)) in chunk.iter().enumerate() {
-            sql.push(if position == 0 { "(" } else { ", (" });
-            sql.bind(*user).push(", ").bind(*bucket);
-            sums.bind(&mut sql);
-            sql.push(")");
+    for (table, buckets) in [
+        ("usage_user_hourly", user_hourly),
+        ("usage_quarter_hourly", quarter),
+    ] {
+        let rows: Vec<_> = buckets.into_iter().collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = Sql::new(backend);
+            sql.push(&format!("INSERT INTO {table} (user_id, bucket_start, "));
+            sql.push(&USAGE_COLUMNS.join(", ")).push(") VALUES ");
+            for (position, ((user, bucket), sums)) in chunk.iter().enumerate() {
+                sql.push(if position == 0 { "(" } else { ", (" });
+                sql.bind(*user).push(", ").bind(*bucket);
+                sums.bind(&mut sql);
+                sql.push(")");
+            }
+            sql.push(" ON CONFLICT (user_id, bucket_start) DO UPDATE SET ")
+                .push(&add_usage(table));
+            txn.execute_raw(sql.build()).await?;
         }
-        sql.push(" ON CONFLICT (user_id, bucket_start) DO UPDATE SET ")
-            .push(&add_usage("usage_quarter_hourly"));
-        txn.execute_raw(sql.build()).await?;
     }
 
     let rows: Vec<_> = by_tool.into_iter().collect();

@@ -4,8 +4,9 @@
 //! Exactness across time zones: an aggregate row covers a whole hour (or quarter hour) in
 //! UTC. A range boundary that falls inside an hour (e.g. midnight in Asia/Kolkata) is handled
 //! by reading whole hours from the aggregates and the partial hours at the two ends from the
-//! raw rows. The daily series reads quarter-hour buckets when every local midnight of the range
-//! falls on a quarter hour (true of every zone in use today) and raw rows otherwise.
+//! raw rows. The daily series reads hourly buckets when every local midnight of the range falls
+//! on the hour, quarter-hour buckets when they fall on a quarter hour (true of every zone in use
+//! today), and raw rows otherwise.
 //! Conversations carry their own totals and first and last call: one that lies wholly inside a
 //! range is read from its row, and only those that span an end of the range are summed over
 //! their calls.
@@ -173,10 +174,20 @@ pub async fn usage_summary(
     let pieces = range.offset_pieces();
     let usage_columns = &USAGE_COLUMNS[1..];
     let mut sql = Sql::new(backend);
-    if day_starts
-        .iter()
-        .all(|instant| instant.rem_euclid(QUARTER_HOUR) == 0)
-    {
+    // The coarsest buckets that no day boundary splits: hours, quarter hours, or raw rows.
+    let aligned = |bucket: i64| {
+        day_starts
+            .iter()
+            .all(|instant| instant.rem_euclid(bucket) == 0)
+    };
+    let bucket_table = if aligned(HOUR) {
+        Some("usage_user_hourly")
+    } else if aligned(QUARTER_HOUR) {
+        Some("usage_quarter_hourly")
+    } else {
+        None
+    };
+    if let Some(table) = bucket_table {
         sql.push("SELECT ")
             .push(&local_day_expression("bucket_start", 1, &pieces))
             .push(" AS day, ");
@@ -184,7 +195,9 @@ pub async fn usage_summary(
         for column in usage_columns {
             sql.push(", ").push(&sum(column));
         }
-        sql.push(" FROM usage_quarter_hourly WHERE user_id = ")
+        sql.push(" FROM ")
+            .push(table)
+            .push(" WHERE user_id = ")
             .bind(user.0);
         sql.push(" AND bucket_start >= ")
             .bind(start)
