@@ -1,7 +1,6 @@
 //! Application state and the HTTP router: which route goes to which handler, with which limits.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,16 +19,15 @@ use crate::error::{AppError, AppResult};
 use crate::export::link::LinkSigner;
 use crate::graphql::{self, UsageSchema};
 use crate::ingest::PriceTable;
+use crate::usage::cache::{FigureCache, UserVersion};
 use crate::usage::range::{RangeField, parse_time_zone};
-use crate::usage::{DateRange, UserId, queries};
+use crate::usage::{DateRange, queries};
 use crate::{db, rest};
 
 /// Largest GraphQL request body.
 const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
 /// Largest ingest body: 10,000 events with room for titles and tool calls.
 pub const INGEST_BODY_LIMIT: usize = 64 * 1024 * 1024;
-/// Users whose id is remembered; past this the memory is cleared.
-const USER_CACHE_LIMIT: usize = 100_000;
 
 /// Settings read at start-up.
 #[derive(Debug, Clone)]
@@ -68,7 +66,8 @@ pub struct Services {
     pub verifier: Verifier,
     pub prices: Arc<PriceTable>,
     pub links: Arc<LinkSigner>,
-    user_ids: Arc<RwLock<HashMap<String, i64>>>,
+    /// Figures already computed, per user and data version.
+    pub figures: FigureCache,
 }
 
 impl std::fmt::Debug for Services {
@@ -93,28 +92,13 @@ impl Services {
             verifier,
             prices: Arc::new(prices),
             links: Arc::new(links),
-            user_ids: Arc::default(),
+            figures: FigureCache::default(),
         }
     }
 
-    /// The user behind a verified `sub` (remembered once found; users are never removed).
-    pub async fn user_id(&self, sub: &str) -> AppResult<UserId> {
-        if let Some(id) = self
-            .user_ids
-            .read()
-            .ok()
-            .and_then(|ids| ids.get(sub).copied())
-        {
-            return Ok(UserId(id));
-        }
-        let user = queries::find_user(&self.db, sub).await?;
-        if let Ok(mut ids) = self.user_ids.write() {
-            if ids.len() >= USER_CACHE_LIMIT {
-                ids.clear();
-            }
-            ids.insert(sub.to_owned(), user.0);
-        }
-        Ok(user)
+    /// The user behind a verified `sub`, as of their current data version.
+    pub async fn user(&self, sub: &str) -> AppResult<UserVersion> {
+        queries::find_user(&self.db, sub).await
     }
 
     /// Applies defaults and limits to a range given by the client.

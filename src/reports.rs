@@ -9,7 +9,7 @@ use crate::export::link::query_string;
 use crate::export::{
     self, ExportData, ExportRequest, ExportSection, MAX_EXPORT_CONVERSATIONS, RenderedExport,
 };
-use crate::usage::{UserId, queries};
+use crate::usage::cache::UserVersion;
 
 /// How long a signed download link stays valid.
 pub const LINK_LIFETIME_SECONDS: i64 = 300;
@@ -17,38 +17,48 @@ pub const LINK_LIFETIME_SECONDS: i64 = 300;
 /// Reads the data of every included section, concurrently.
 pub async fn gather(
     services: &Services,
-    user: UserId,
+    user: UserVersion,
     request: &ExportRequest,
 ) -> AppResult<ExportData> {
-    let db = &services.db;
+    let (db, figures) = (&services.db, &services.figures);
     let range = &request.range;
     let sections = &request.sections;
     let summary = async {
         if sections.contains(ExportSection::Summary) {
-            queries::usage_summary(db, user, range).await.map(Some)
+            figures
+                .usage_summary(db, user, range)
+                .await
+                .map(|s| Some(s.as_ref().clone()))
         } else {
             Ok(None)
         }
     };
     let conversations = async {
         if sections.contains(ExportSection::Conversations) {
-            queries::conversations(db, user, range, MAX_EXPORT_CONVERSATIONS, None)
+            figures
+                .conversations(db, user, range, MAX_EXPORT_CONVERSATIONS, None)
                 .await
-                .map(Some)
+                .map(|page| Some(page.as_ref().clone()))
         } else {
             Ok(None)
         }
     };
     let tools = async {
         if sections.contains(ExportSection::Tools) {
-            queries::tool_usage(db, user, range).await.map(Some)
+            figures
+                .tool_usage(db, user, range)
+                .await
+                .map(|t| Some(t.as_ref().clone()))
         } else {
             Ok(None)
         }
     };
     let models = async {
         if sections.contains(ExportSection::Models) {
-            queries::model_usage(db, user, range).await.map(Some)
+            figures
+                .model_usage(db, user, range)
+                .await
+                .map(|m| Some(m.as_ref().clone()))
         } else {
             Ok(None)
         }
@@ -66,7 +76,7 @@ pub async fn gather(
 /// Renders the export of `user` for `request`, refusing it when larger than the limit.
 pub async fn render_export(
     services: &Services,
-    user: UserId,
+    user: UserVersion,
     request: &ExportRequest,
     generated_at: DateTime<Utc>,
 ) -> AppResult<RenderedExport> {

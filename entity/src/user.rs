@@ -9,6 +9,8 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(unique)]
     pub external_id: String,
+    /// Bumped by every ingest that stores events of the user.
+    pub data_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,7 @@ enum Users {
     Table,
     Id,
     ExternalId,
+    DataVersion,
 }
 
 #[derive(DeriveIden)]
@@ -152,6 +153,14 @@ impl MigrationTrait for Migration {
                             .string_len(255)
                             .not_null()
                             .unique_key(),
+                    )
+                    // Bumped by every ingest that stores events of the user: cached figures
+                    // of an older version are never served.
+                    .col(
+                        ColumnDef::new(Users::DataVersion)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
                     )
                     .to_owned(),
             )

@@ -15,6 +15,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::app::{AppState, Caller, Services};
 use crate::error::AppError;
+use crate::usage::cache::UserVersion;
 pub use mutation::Mutation;
 pub use query::Query;
 
@@ -78,7 +79,8 @@ async fn execute(
     request: async_graphql::Request,
 ) -> GraphQLResponse {
     let caller: Caller = state.authenticate(headers).await;
-    let mut response = state.schema.execute(request.data(caller)).await;
+    let request = request.data(caller).data(UserMemo::default());
+    let mut response = state.schema.execute(request).await;
     label_errors(&mut response.errors);
     response.into()
 }
@@ -188,6 +190,23 @@ pub(crate) fn caller<'a>(
     match ctx.data_opt::<Caller>() {
         Some(Some(user)) => Ok(user),
         _ => Err(AppError::Unauthenticated),
+    }
+}
+
+/// The signed-in user of a request, looked up once however many fields need it.
+#[derive(Debug, Default)]
+pub(crate) struct UserMemo(tokio::sync::OnceCell<UserVersion>);
+
+/// The signed-in user as of their current data version: `UNAUTHENTICATED` or `USER_NOT_FOUND`
+/// when there is none.
+pub(crate) async fn current_user(
+    ctx: &async_graphql::Context<'_>,
+) -> Result<UserVersion, AppError> {
+    let sub = &caller(ctx)?.sub;
+    let services = services(ctx)?;
+    match ctx.data_opt::<UserMemo>() {
+        Some(memo) => memo.0.get_or_try_init(|| services.user(sub)).await.copied(),
+        None => services.user(sub).await,
     }
 }
 

@@ -6,11 +6,12 @@ use super::types::{
     Conversation, ConversationConnection, ConversationEdge, DateRangeInput, ModelUsage, PageInfo,
     ToolUsage, UsageSummary, Viewer,
 };
-use super::{caller, services};
+use super::{caller, current_user, services};
 use crate::app::{RangeNames, Services};
 use crate::error::AppError;
-use crate::usage::queries::{self, ConversationCursor};
-use crate::usage::{DateRange, UserId};
+use crate::usage::DateRange;
+use crate::usage::cache::UserVersion;
+use crate::usage::queries::ConversationCursor;
 
 /// Names of the range's fields in GraphQL errors.
 pub(crate) const GRAPHQL_RANGE: RangeNames = RangeNames {
@@ -23,9 +24,9 @@ pub(crate) const GRAPHQL_RANGE: RangeNames = RangeNames {
 pub(crate) async fn user_and_range<'a>(
     ctx: &'a Context<'_>,
     range: Option<DateRangeInput>,
-) -> Result<(&'a Services, UserId, DateRange), AppError> {
+) -> Result<(&'a Services, UserVersion, DateRange), AppError> {
     let services = services(ctx)?;
-    let user = services.user_id(&caller(ctx)?.sub).await?;
+    let user = current_user(ctx).await?;
     let range = range.unwrap_or_default();
     let start = range
         .start
@@ -51,7 +52,7 @@ impl Query {
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
         async {
             let user = caller(ctx)?;
-            services(ctx)?.user_id(&user.sub).await?;
+            current_user(ctx).await?;
             Ok(Viewer {
                 id: ID(user.sub.clone()),
             })
@@ -68,8 +69,11 @@ impl Query {
     ) -> Result<UsageSummary> {
         async {
             let (services, user, range) = user_and_range(ctx, range).await?;
-            let summary = queries::usage_summary(&services.db, user, &range).await?;
-            Ok(summary.into())
+            let summary = services
+                .figures
+                .usage_summary(&services.db, user, &range)
+                .await?;
+            Ok(UsageSummary::from(summary.as_ref().clone()))
         }
         .await
         .map_err(AppError::into_graphql)
@@ -98,8 +102,11 @@ impl Query {
     ) -> Result<Vec<ToolUsage>> {
         async {
             let (services, user, range) = user_and_range(ctx, range).await?;
-            let tools = queries::tool_usage(&services.db, user, &range).await?;
-            Ok(tools.into_iter().map(ToolUsage::from).collect())
+            let tools = services
+                .figures
+                .tool_usage(&services.db, user, &range)
+                .await?;
+            Ok(tools.iter().cloned().map(ToolUsage::from).collect())
         }
         .await
         .map_err(AppError::into_graphql)
@@ -113,8 +120,11 @@ impl Query {
     ) -> Result<Vec<ModelUsage>> {
         async {
             let (services, user, range) = user_and_range(ctx, range).await?;
-            let models = queries::model_usage(&services.db, user, &range).await?;
-            Ok(models.into_iter().map(ModelUsage::from).collect())
+            let models = services
+                .figures
+                .model_usage(&services.db, user, &range)
+                .await?;
+            Ok(models.iter().cloned().map(ModelUsage::from).collect())
         }
         .await
         .map_err(AppError::into_graphql)
@@ -142,20 +152,22 @@ async fn conversation_connection(
         None => None,
     };
     let (services, user, range) = user_and_range(ctx, range).await?;
-    let page = queries::conversations(
-        &services.db,
-        user,
-        &range,
-        first.unsigned_abs().into(),
-        after.as_ref(),
-    )
-    .await?;
+    let page = services
+        .figures
+        .conversations(
+            &services.db,
+            user,
+            &range,
+            first.unsigned_abs().into(),
+            after.as_ref(),
+        )
+        .await?;
     let edges: Vec<ConversationEdge> = page
         .items
-        .into_iter()
+        .iter()
         .map(|item| ConversationEdge {
-            cursor: ConversationCursor::of(&item).encode(),
-            node: Conversation::from(item),
+            cursor: ConversationCursor::of(item).encode(),
+            node: Conversation::from(item.clone()),
         })
         .collect();
     Ok(ConversationConnection {

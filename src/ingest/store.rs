@@ -61,6 +61,7 @@ async fn store_in(txn: &DatabaseTransaction, events: &[NewEvent]) -> AppResult<u
     if inserted.is_empty() {
         return Ok(0);
     }
+    bump_data_versions(txn, &inserted).await?;
     insert_tool_calls(txn, events, &inserted).await?;
     update_conversations(txn, events, &inserted, &conversations).await?;
     update_aggregates(txn, events, &inserted).await?;
@@ -249,6 +250,24 @@ async fn insert_api_calls(
     // Batch order decides ties (e.g. two titles at the same instant): keep it.
     inserted.sort_unstable_by_key(|call| call.event);
     Ok(inserted)
+}
+
+/// Marks the users whose events were stored as changed, so that no figure cached before is
+/// served again.
+async fn bump_data_versions(txn: &DatabaseTransaction, inserted: &[InsertedCall]) -> AppResult<()> {
+    let mut users: Vec<i64> = inserted.iter().map(|call| call.user).collect();
+    users.sort_unstable();
+    users.dedup();
+    for chunk in users.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = Sql::new(txn.get_database_backend());
+        sql.push("UPDATE users SET data_version = data_version + 1 WHERE id IN (");
+        for (position, user) in chunk.iter().enumerate() {
+            sql.push(if position == 0 { "" } else { ", " }).bind(*user);
+        }
+        sql.push(")");
+        txn.execute_raw(sql.build()).await?;
+    }
+    Ok(())
 }
 
 /// Inserts the tool calls of new API calls, each with an exact share of its call's cost.

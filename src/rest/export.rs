@@ -113,7 +113,7 @@ pub async fn download_export(
         }
     };
     let request = request?;
-    let user = state.services.user_id(&sub).await?;
+    let user = state.services.user(&sub).await?;
     let rendered = reports::render_export(&state.services, user, &request, now).await?;
     let disposition = format!(
         "attachment; filename=\"{0}\"; filename*=UTF-8''{0}",

@@ -1,6 +1,7 @@
 //! The domain: what usage is, how it is counted over a date range, and the queries that count
 //! it. GraphQL resolvers, the REST download and the export renderer all read through here.
 
+pub mod cache;
 pub mod money;
 pub mod queries;
 pub mod range;

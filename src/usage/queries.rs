@@ -21,6 +21,7 @@ use sea_orm::{
     QuerySelect,
 };
 
+use super::cache::UserVersion;
 use super::range::seconds_per_day;
 use super::{
     ConversationPage, ConversationUsage, DailyUsage, DateRange, ModelUsage, Money, ToolUsage,
@@ -33,16 +34,21 @@ const HOUR: i64 = 3_600;
 const QUARTER_HOUR: i64 = 900;
 const MICROS: i64 = 1_000_000;
 
-/// The user behind a verified `sub`; a user who never had an event recorded is not found.
-pub async fn find_user(db: &impl ConnectionTrait, external_id: &str) -> AppResult<UserId> {
+/// The user behind a verified `sub`, with their current data version; a user who never had an
+/// event recorded is not found.
+pub async fn find_user(db: &impl ConnectionTrait, external_id: &str) -> AppResult<UserVersion> {
     entity::user::Entity::find()
         .select_only()
         .column(entity::user::Column::Id)
+        .column(entity::user::Column::DataVersion)
         .filter(entity::user::Column::ExternalId.eq(external_id))
-        .into_tuple::<i64>()
+        .into_tuple::<(i64, i64)>()
         .one(db)
         .await?
-        .map(UserId)
+        .map(|(id, data_version)| UserVersion {
+            id: UserId(id),
+            data_version,
+        })
         .ok_or(AppError::UserNotFound)
 }
 

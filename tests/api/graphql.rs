@@ -694,3 +694,47 @@ fn schema_file_is_the_served_sdl() {
         assert!(served.contains(name), "{name} missing from the schema");
     }
 }
+
+#[tokio::test]
+async fn figures_follow_every_ingest_at_once() {
+    let app = TestApp::spawn().await;
+    let query = "{ usageSummary(range: {start: \"2025-04-01\", end: \"2025-04-30\"}) { apiCalls totalCostUsd } \
+                 conversations(range: {start: \"2025-04-01\", end: \"2025-04-30\"}) { totalCount } \
+                 toolUsage(range: {start: \"2025-04-01\", end: \"2025-04-30\"}) { calls } \
+                 modelUsage(range: {start: \"2025-04-01\", end: \"2025-04-30\"}) { apiCalls } }";
+    let mut expected_calls = 0;
+    for n in 0..3 {
+        let event = with(
+            event(&format!("r{n}"), "reader", "2025-04-10T10:00:00Z"),
+            json!({"conversation_id": format!("c{n}"), "tools": [{"name": "t"}]}),
+        );
+        app.ingest_ok(&[event]).await;
+        expected_calls += 1;
+        // Twice: the second answer may come from the cache, and must be the same.
+        for _ in 0..2 {
+            let data = app.graphql_data("reader", query, json!({})).await;
+            assert_eq!(data["usageSummary"]["apiCalls"], expected_calls);
+            assert_eq!(data["conversations"]["totalCount"], expected_calls);
+            assert_eq!(data["toolUsage"][0]["calls"], expected_calls);
+            assert_eq!(data["modelUsage"][0]["apiCalls"], expected_calls);
+        }
+        let csv = app
+            .export(
+                Some("reader"),
+                &[("start_date", "2025-04-01"), ("end_date", "2025-04-30")],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            csv.contains(&format!("API Calls,{expected_calls}\r\n")),
+            "{csv}"
+        );
+    }
+    // A batch of duplicates changes nothing, cached or not.
+    app.ingest_ok(&[event("r0", "reader", "2025-04-10T10:00:00Z")])
+        .await;
+    let data = app.graphql_data("reader", query, json!({})).await;
+    assert_eq!(data["usageSummary"]["apiCalls"], 3);
+}
