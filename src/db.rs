@@ -36,8 +36,10 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .idle_timeout(Duration::from_secs(300))
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|opts| opts.statement_cache_capacity(256))
         .map_sqlx_sqlite_opts(move |opts| {
             let opts = opts
+                .statement_cache_capacity(256)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .synchronous(SqliteSynchronous::Normal)

@@ -15,8 +15,25 @@ use crate::db::Sql;
 use crate::error::{AppError, AppResult};
 use crate::usage::{Money, USAGE_COLUMNS};
 
-/// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows per multi-row statement, largest first: well under SQLite's 32,766 and PostgreSQL's
+/// 65,535 parameters. Only these sizes are used, so that each kind of statement has a handful of
+/// texts, prepared once per connection and then reused from the statement cache, instead of a
+/// new text (and a new parse of a large statement) for every batch.
+const STATEMENT_ROWS: [usize; 6] = [1_000, 256, 64, 16, 4, 1];
+
+/// `rows` cut into chunks whose sizes are all in [`STATEMENT_ROWS`], largest first.
+fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let size = STATEMENT_ROWS
+            .iter()
+            .copied()
+            .find(|size| *size <= rest.len())?;
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
 const HOUR: i64 = 3_600;
 const QUARTER_HOUR: i64 = 900;
 
@@ -87,7 +104,7 @@ async fn ensure_users(
     };
     let backend = txn.get_database_backend();
     let mut ids = HashMap::with_capacity(names.len());
-    for chunk in names.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&names) {
         let mut insert = Sql::new(backend);
         insert.push("INSERT INTO users (external_id) VALUES ");
         for (position, name) in chunk.iter().enumerate() {
@@ -128,7 +145,7 @@ async fn ensure_conversations(
     keys.dedup();
     let backend = txn.get_database_backend();
     let mut ids = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&keys) {
         let mut insert = Sql::new(backend);
         insert.push("INSERT INTO conversations (user_id, external_id) VALUES ");
         for (position, (user, external)) in chunk.iter().enumerate() {
@@ -188,7 +205,7 @@ async fn insert_api_calls(
         .enumerate()
         .filter_map(|(index, event)| Some((index, event, *users.get(&event.user)?)))
         .collect();
-    for chunk in indexed.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&indexed) {
         let mut insert = Sql::new(backend);
         insert.push(
             "INSERT INTO api_calls (user_id, event_id, conversation_id, model, input_tokens, output_tokens, \
@@ -258,7 +275,7 @@ async fn bump_data_versions(txn: &DatabaseTransaction, inserted: &[InsertedCall]
     let mut users: Vec<i64> = inserted.iter().map(|call| call.user).collect();
     users.sort_unstable();
     users.dedup();
-    for chunk in users.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&users) {
         let mut sql = Sql::new(txn.get_database_backend());
         sql.push("UPDATE users SET data_version = data_version + 1 WHERE id IN (");
         for (position, user) in chunk.iter().enumerate() {
@@ -288,7 +305,7 @@ async fn insert_tool_calls(
                 .map(move |(tool, share)| (call, tool, share))
         })
         .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&rows) {
         let mut insert = Sql::new(backend);
         insert.push("INSERT INTO tool_calls (api_call_id, user_id, name, execution_time_ms, success, cost_nanos, occurred_at_micros) VALUES ");
         for (position, (call, tool, share)) in chunk.iter().enumerate() {
@@ -372,7 +389,7 @@ async fn update_conversations(
     // The rows exist (created before the calls); this upsert always takes its UPDATE branch.
     let newer_title = "excluded.title_at_micros IS NOT NULL AND (conversations.title_at_micros IS NULL \
                        OR excluded.title_at_micros >= conversations.title_at_micros)";
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&rows) {
         let mut sql = Sql::new(backend);
         sql.push(
             "INSERT INTO conversations (id, user_id, external_id, api_calls, total_tokens, cost_nanos, \
@@ -413,6 +430,31 @@ async fn update_conversations(
         txn.execute_raw(sql.build()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn chunks_cover_every_row_in_fixed_sizes() {
+        for len in [0usize, 1, 3, 5, 999, 1_000, 1_001, 2_345, 10_000] {
+            let rows: Vec<usize> = (0..len).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&rows).collect();
+            assert_eq!(chunks.concat(), rows);
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| [1_000, 256, 64, 16, 4, 1].contains(&c.len()))
+            );
+        }
+        assert_eq!(
+            statement_chunks(&[0u8; 2_345])
+                .map(<[u8]>::len)
+                .collect::<Vec<_>>(),
+            [1_000, 1_000, 256, 64, 16, 4, 4, 1]
+        );
+    }
 }
 
 #[derive(Default)]
@@ -506,7 +548,7 @@ async fn update_aggregates(
     };
 
     let rows: Vec<_> = hourly.into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&rows) {
         let mut sql = Sql::new(backend);
         sql.push("INSERT INTO usage_hourly (user_id, bucket_start, model, ");
         sql.push(&USAGE_COLUMNS.join(", ")).push(") VALUES ");
@@ -530,7 +572,7 @@ async fn update_aggregates(
         ("usage_quarter_hourly", quarter),
     ] {
         let rows: Vec<_> = buckets.into_iter().collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(&rows) {
             let mut sql = Sql::new(backend);
             sql.push(&format!("INSERT INTO {table} (user_id, bucket_start, "));
             sql.push(&USAGE_COLUMNS.join(", ")).push(") VALUES ");
@@ -547,7 +589,7 @@ async fn update_aggregates(
     }
 
     let rows: Vec<_> = by_tool.into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&rows) {
         let mut sql = Sql::new(backend);
         sql.push("INSERT INTO tool_hourly (user_id, bucket_start, name, calls, timed_calls, execution_time_ms_sum, successes, cost_nanos) VALUES ");
         for (position, ((user, hour, name), sums)) in chunk.iter().enumerate() {
