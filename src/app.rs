@@ -37,6 +37,8 @@ pub struct Settings {
     pub max_range_days: u32,
     /// Origin the service is reached at, without a trailing slash.
     pub public_url: Option<String>,
+    /// Memory for computed figures, in bytes; 0 disables the cache.
+    pub cache_bytes: u64,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             export_max_bytes: 10 * 1024 * 1024,
             max_range_days: 366,
             public_url: None,
+            cache_bytes: crate::usage::cache::DEFAULT_CAPACITY_BYTES,
         }
     }
 }
@@ -88,11 +91,11 @@ impl Services {
     ) -> Self {
         Services {
             db,
+            figures: FigureCache::with_capacity(settings.cache_bytes),
             settings: Arc::new(settings),
             verifier,
             prices: Arc::new(prices),
             links: Arc::new(links),
-            figures: FigureCache::default(),
         }
     }
 

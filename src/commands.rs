@@ -161,6 +161,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args
             .public_url
             .map(|url| url.trim_end_matches('/').to_owned()),
+        cache_bytes: args.cache_bytes,
     };
     let services = Services::new(db, settings, verifier, prices, links);
     let state = AppState::new(services, dev_token.as_deref());

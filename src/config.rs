@@ -92,6 +92,9 @@ pub struct ServeArgs {
     /// TOML or JSON price table that replaces the built-in one.
     #[arg(long, env = "USAGE_API_PRICING_FILE")]
     pub pricing_file: Option<PathBuf>,
+    /// Memory for figures already computed (per user and data version), in bytes; 0 disables.
+    #[arg(long, env = "USAGE_API_CACHE_BYTES", default_value_t = crate::usage::cache::DEFAULT_CAPACITY_BYTES)]
+    pub cache_bytes: u64,
     /// Origin the service is reached at; makes `downloadUrl` absolute.
     #[arg(long, env = "USAGE_API_PUBLIC_URL")]
     pub public_url: Option<String>,

@@ -3,6 +3,7 @@
 //! while no event of that user has been stored since, and answers stay exact. The version lives
 //! in the database, so replicas sharing it never serve each other's stale figures.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -69,27 +70,46 @@ impl Weighter<Key, Figures> for Size {
     }
 }
 
-/// Bytes of figures kept at most.
-const CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+/// Bytes of figures kept at most, by default.
+pub const DEFAULT_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
 
-/// The cache of computed figures.
+/// The cache of computed figures; with a capacity of zero it keeps nothing.
 #[derive(Clone)]
 pub struct FigureCache {
-    entries: Arc<Cache<Key, Figures, Size>>,
+    entries: Option<Arc<Cache<Key, Figures, Size>>>,
 }
 
 impl std::fmt::Debug for FigureCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FigureCache")
-            .field("entries", &self.entries.len())
+            .field("entries", &self.entries.as_ref().map(|cache| cache.len()))
             .finish()
     }
 }
 
 impl Default for FigureCache {
     fn default() -> Self {
+        FigureCache::with_capacity(DEFAULT_CAPACITY_BYTES)
+    }
+}
+
+impl FigureCache {
+    /// A cache of at most `bytes` (approximately); zero disables it.
+    pub fn with_capacity(bytes: u64) -> Self {
         FigureCache {
-            entries: Arc::new(Cache::with_weighter(4_096, CAPACITY_BYTES, Size)),
+            entries: (bytes > 0).then(|| Arc::new(Cache::with_weighter(4_096, bytes, Size))),
+        }
+    }
+
+    /// The figures under `key`, computed by `compute` unless already known.
+    async fn get_or_compute(
+        &self,
+        key: Key,
+        compute: impl Future<Output = AppResult<Figures>>,
+    ) -> AppResult<Figures> {
+        match &self.entries {
+            Some(cache) => cache.get_or_insert_async(&key, compute).await,
+            None => compute.await,
         }
     }
 }
@@ -113,8 +133,7 @@ impl FigureCache {
         range: &DateRange,
     ) -> AppResult<Arc<UsageSummary>> {
         let figures = self
-            .entries
-            .get_or_insert_async(&key(user, range, Figure::Summary), async {
+            .get_or_compute(key(user, range, Figure::Summary), async {
                 queries::usage_summary(db, user.id, range)
                     .await
                     .map(|s| Figures::Summary(Arc::new(s)))
@@ -134,8 +153,7 @@ impl FigureCache {
         range: &DateRange,
     ) -> AppResult<Arc<Vec<ToolUsage>>> {
         let figures = self
-            .entries
-            .get_or_insert_async(&key(user, range, Figure::Tools), async {
+            .get_or_compute(key(user, range, Figure::Tools), async {
                 queries::tool_usage(db, user.id, range)
                     .await
                     .map(|t| Figures::Tools(Arc::new(t)))
@@ -155,8 +173,7 @@ impl FigureCache {
         range: &DateRange,
     ) -> AppResult<Arc<Vec<ModelUsage>>> {
         let figures = self
-            .entries
-            .get_or_insert_async(&key(user, range, Figure::Models), async {
+            .get_or_compute(key(user, range, Figure::Models), async {
                 queries::model_usage(db, user.id, range)
                     .await
                     .map(|m| Figures::Models(Arc::new(m)))
@@ -182,8 +199,7 @@ impl FigureCache {
             after: after.map(|cursor| (cursor.cost.nanos(), cursor.id.clone())),
         };
         let figures = self
-            .entries
-            .get_or_insert_async(&key(user, range, figure), async {
+            .get_or_compute(key(user, range, figure), async {
                 queries::conversations(db, user.id, range, first, after)
                     .await
                     .map(|p| Figures::Conversations(Arc::new(p)))
