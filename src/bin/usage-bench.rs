@@ -81,6 +81,9 @@ struct Args {
     /// Duration of each wrk run, in seconds.
     #[arg(long)]
     wrk_seconds: Option<u32>,
+    /// Ingest batches in flight at once (1: one after the other, each timed on its own).
+    #[arg(long, default_value_t = 1)]
+    ingest_concurrency: usize,
     /// Timed runs of each query (the median is reported).
     #[arg(long, default_value_t = 15)]
     runs: usize,
@@ -325,6 +328,12 @@ struct Ingestion {
     batches: Samples,
     rates: Vec<f64>,
     events: u64,
+    /// Batches in flight at once.
+    concurrency: usize,
+    /// Time spent sending: the sum of the batch times when one at a time, the wall time of the
+    /// whole phase (bodies prepared beforehand) when several.
+    sending: Duration,
+    /// Wall time of the phase, client-side JSON included.
     wall: Duration,
 }
 
@@ -340,54 +349,123 @@ impl Ingestion {
     }
 
     fn overall_rate(&self) -> f64 {
-        self.events as f64 / self.batches.total().as_secs_f64().max(1e-9)
+        self.events as f64 / self.sending.as_secs_f64().max(1e-9)
     }
+
+    /// The figure held against the target: the median batch when one batch is in flight,
+    /// events over wall time when several are.
+    fn headline_rate(&self) -> f64 {
+        if self.concurrency <= 1 {
+            self.median_rate()
+        } else {
+            self.overall_rate()
+        }
+    }
+}
+
+fn check_outcome(index: usize, sent: usize, outcome: client::IngestOutcome) -> anyhow::Result<()> {
+    if outcome.inserted != sent as u64 || outcome.duplicates != 0 {
+        bail!(
+            "batch {}: {} inserted and {} duplicates, expected {sent} new events",
+            index + 1,
+            outcome.inserted,
+            outcome.duplicates,
+        );
+    }
+    Ok(())
 }
 
 async fn ingest(
     client: &Client,
     dataset: &Dataset,
     server: &mut Server,
+    concurrency: usize,
 ) -> anyhow::Result<Ingestion> {
     let started = Instant::now();
-    let mut batches = Vec::new();
-    let mut rates = Vec::new();
-    let chunks = dataset.calls.chunks(BATCH_EVENTS);
+    let chunks: Vec<&[data::Call]> = dataset.calls.chunks(BATCH_EVENTS).collect();
     let count = chunks.len();
-    for (index, chunk) in chunks.enumerate() {
-        let body = dataset.ndjson(chunk)?;
-        let (elapsed, outcome) = client
-            .ingest(body)
-            .await
-            .with_context(|| format!("batch {} of {count}", index + 1))?;
-        if outcome.inserted != chunk.len() as u64 || outcome.duplicates != 0 {
-            bail!(
-                "batch {}: {} inserted and {} duplicates, expected {} new events",
-                index + 1,
-                outcome.inserted,
-                outcome.duplicates,
-                chunk.len()
-            );
+    let mut timed: Vec<(Duration, usize)> = Vec::with_capacity(count);
+    let sending;
+    if concurrency <= 1 {
+        for (index, chunk) in chunks.iter().enumerate() {
+            let body = dataset.ndjson(chunk)?;
+            let (elapsed, outcome) = client
+                .ingest(body)
+                .await
+                .with_context(|| format!("batch {} of {count}", index + 1))?;
+            check_outcome(index, chunk.len(), outcome)?;
+            timed.push((elapsed, chunk.len()));
+            if (index + 1) % 10 == 0 || index + 1 == count {
+                server.check_alive()?;
+                progress(&format!(
+                    "  {}/{count} batches, last {} ({:.0} events/s)",
+                    index + 1,
+                    ms(elapsed),
+                    chunk.len() as f64 / elapsed.as_secs_f64()
+                ));
+            }
         }
-        batches.push(elapsed);
-        // Only full batches count for the per-batch rate.
-        if chunk.len() == BATCH_EVENTS || count == 1 {
-            rates.push(chunk.len() as f64 / elapsed.as_secs_f64());
-        }
-        if (index + 1) % 10 == 0 || index + 1 == count {
-            server.check_alive()?;
-            progress(&format!(
-                "  {}/{count} batches, last {} ({:.0} events/s)",
-                index + 1,
-                ms(elapsed),
-                chunk.len() as f64 / elapsed.as_secs_f64()
-            ));
-        }
+        sending = timed.iter().map(|(elapsed, _)| *elapsed).sum();
+    } else {
+        // Every body first, so that writing them does not compete with the server.
+        progress(&format!(
+            "  preparing {count} bodies for {concurrency} batches in flight"
+        ));
+        let bodies = chunks
+            .iter()
+            .enumerate()
+            .map(|(index, chunk)| Ok((index, chunk.len(), dataset.ndjson(chunk)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let queue = std::sync::Mutex::new(bodies.into_iter());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let phase = Instant::now();
+        let workers = (0..concurrency).map(|_| async {
+            let mut mine = Vec::new();
+            loop {
+                let next = queue
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("queue poisoned"))?
+                    .next();
+                let Some((index, sent, body)) = next else {
+                    return Ok::<_, anyhow::Error>(mine);
+                };
+                let (elapsed, outcome) = client
+                    .ingest(body)
+                    .await
+                    .with_context(|| format!("batch {} of {count}", index + 1))?;
+                check_outcome(index, sent, outcome)?;
+                mine.push((index, elapsed, sent));
+                let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if finished.is_multiple_of(10) || finished == count {
+                    progress(&format!("  {finished}/{count} batches"));
+                }
+            }
+        });
+        let mut all: Vec<(usize, Duration, usize)> = futures_util::future::try_join_all(workers)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        sending = phase.elapsed();
+        server.check_alive()?;
+        all.sort_unstable_by_key(|(index, _, _)| *index);
+        timed = all
+            .into_iter()
+            .map(|(_, elapsed, sent)| (elapsed, sent))
+            .collect();
     }
+    // Only full batches count for the per-batch rate.
+    let rates = timed
+        .iter()
+        .filter(|(_, sent)| *sent == BATCH_EVENTS || count == 1)
+        .map(|(elapsed, sent)| *sent as f64 / elapsed.as_secs_f64())
+        .collect();
     Ok(Ingestion {
-        batches: Samples(batches),
+        batches: Samples(timed.iter().map(|(elapsed, _)| *elapsed).collect()),
         rates,
         events: dataset.calls.len() as u64,
+        concurrency,
+        sending,
         wall: started.elapsed(),
     })
 }
@@ -582,7 +660,7 @@ async fn measure(
         thousands(BATCH_EVENTS as u64)
     ));
     let mark = Mark::now(server.pid)?;
-    let ingestion = ingest(&client, dataset, &mut server).await?;
+    let ingestion = ingest(&client, dataset, &mut server, args.ingest_concurrency).await?;
     let ingest_cpu = mark.usage(server.pid)?;
     let rss_after_ingest = server.memory_kib("VmRSS")?;
     let stored = raw::count_rows(&db, "api_calls").await?;
@@ -779,7 +857,7 @@ async fn measure(
     }
 
     // Report.
-    let ingest_rate = ingestion.median_rate();
+    let ingest_rate = ingestion.headline_rate();
     let summary_year = measured[0].samples.median();
     let summary_la = measured[1].samples.median();
     let summary_kolkata = measured[2].samples.median();
@@ -794,10 +872,18 @@ async fn measure(
 
     let mut rows = vec![
         Row {
-            figure: format!(
-                "ingestion, median of {}-event NDJSON batches",
-                thousands(BATCH_EVENTS as u64)
-            ),
+            figure: if ingestion.concurrency <= 1 {
+                format!(
+                    "ingestion, median of {}-event NDJSON batches",
+                    thousands(BATCH_EVENTS as u64)
+                )
+            } else {
+                format!(
+                    "ingestion, {}-event NDJSON batches, {} in flight (events / wall time)",
+                    thousands(BATCH_EVENTS as u64),
+                    ingestion.concurrency
+                )
+            },
             value: format!("{} events/s", thousands(ingest_rate.round() as u64)),
             target: "≥ 50,000 events/s".to_owned(),
             verdict: Verdict::of(ingest_rate >= 50_000.0),
@@ -925,21 +1011,23 @@ async fn measure(
     report.table(
         &[
             "batches",
+            "in flight",
             "median batch",
             "p90 batch",
             "max batch",
-            "median events/s",
-            "overall events/s",
+            "median batch events/s",
+            "events/s over the sending time",
             "wall time (with client-side JSON)",
             "server CPU",
             "machine busy",
         ],
         &[vec![
             batch_count.to_string(),
+            ingestion.concurrency.to_string(),
             ms(ingestion.batches.median()),
             ms(ingestion.batches.percentile(90.0)),
             ms(ingestion.batches.max()),
-            thousands(ingest_rate.round() as u64),
+            thousands(ingestion.median_rate().round() as u64),
             thousands(ingestion.overall_rate().round() as u64),
             format!("{:.1} s", ingestion.wall.as_secs_f64()),
             format!("{:.2} cores", ingest_cpu.server_cores()),

@@ -40,10 +40,6 @@ impl Samples {
     pub fn max(&self) -> Duration {
         self.0.iter().max().copied().unwrap_or_default()
     }
-
-    pub fn total(&self) -> Duration {
-        self.0.iter().sum()
-    }
 }
 
 /// Milliseconds with a precision that suits the size.
