@@ -45,7 +45,7 @@ use usage_bench::server::Server;
 
 /// Events per ingest request (the route's maximum).
 const BATCH_EVENTS: usize = 10_000;
-const MIB: u64 = 1024;
+const KIB_PER_MIB: u64 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scale {
@@ -87,7 +87,7 @@ struct Args {
     /// Timed runs of each query (the median is reported).
     #[arg(long, default_value_t = 15)]
     runs: usize,
-    /// Untimed runs before them.
+    /// Untimed runs before them (at least one is made: its answer is the one checked).
     #[arg(long, default_value_t = 2)]
     warmups: usize,
     /// Timed runs of each raw-row baseline (after one untimed run).
@@ -967,9 +967,9 @@ async fn measure(
     }
     rows.push(Row {
         figure: "peak RSS of the server (VmHWM), whole run".to_owned(),
-        value: format!("{:.1} MiB", peak_kib as f64 / MIB as f64),
+        value: format!("{:.1} MiB", peak_kib as f64 / KIB_PER_MIB as f64),
         target: "≤ 256 MiB".to_owned(),
-        verdict: Verdict::of(peak_kib <= 256 * MIB),
+        verdict: Verdict::of(peak_kib <= 256 * KIB_PER_MIB),
     });
     rows.push(Row {
         figure: "figures checked against the generated data and the raw scan".to_owned(),
@@ -1131,8 +1131,8 @@ async fn measure(
     report.heading("Memory");
     report.line(&format!(
         "usage-api VmRSS after ingestion: {:.1} MiB; VmHWM (peak) at the end: {:.1} MiB.",
-        rss_after_ingest as f64 / MIB as f64,
-        peak_kib as f64 / MIB as f64
+        rss_after_ingest as f64 / KIB_PER_MIB as f64,
+        peak_kib as f64 / KIB_PER_MIB as f64
     ));
     if !problems.is_empty() {
         report.heading("Wrong figures");
@@ -1145,6 +1145,10 @@ async fn measure(
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.runs == 0 || args.raw_runs == 0 {
+        eprintln!("error: --runs and --raw-runs must be at least 1");
+        return ExitCode::FAILURE;
+    }
     let work_dir = std::env::temp_dir().join(format!("usage-bench-{}", std::process::id()));
     if let Err(error) = std::fs::create_dir_all(&work_dir) {
         eprintln!("error: cannot create {}: {error}", work_dir.display());
