@@ -74,18 +74,14 @@ enum UsageHourly {
     Model,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum UsageUserHourly {
     Table,
-    UserId,
-    BucketStart,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum UsageQuarterHourly {
     Table,
-    UserId,
-    BucketStart,
 }
 
 #[derive(DeriveIden)]
@@ -124,6 +120,29 @@ fn bytewise(manager: &SchemaManager<'_>, mut column: ColumnDef) -> ColumnDef {
         column.extra("COLLATE \"C\"");
     }
     column
+}
+
+/// A usage table keyed by user and bucket start, without other dimensions.
+fn per_user_buckets(table: impl IntoIden + Copy) -> TableCreateStatement {
+    let mut statement = Table::create();
+    statement
+        .table(table)
+        .col(
+            ColumnDef::new(Alias::new("user_id"))
+                .big_integer()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("bucket_start"))
+                .big_integer()
+                .not_null(),
+        );
+    usage_columns(&mut statement).primary_key(
+        Index::create()
+            .col(Alias::new("user_id"))
+            .col(Alias::new("bucket_start")),
+    );
+    statement.to_owned()
 }
 
 /// Creates an aggregate table; on SQLite as `WITHOUT ROWID`, so that the primary key
@@ -441,47 +460,10 @@ impl MigrationTrait for Migration {
         create_aggregate(manager, usage_hourly.to_owned()).await?;
 
         // Per user and hour: totals and the daily series in zones whose days start on the hour.
-        let mut usage_user_hourly = Table::create();
-        usage_user_hourly
-            .table(UsageUserHourly::Table)
-            .col(
-                ColumnDef::new(UsageUserHourly::UserId)
-                    .big_integer()
-                    .not_null(),
-            )
-            .col(
-                ColumnDef::new(UsageUserHourly::BucketStart)
-                    .big_integer()
-                    .not_null(),
-            );
-        usage_columns(&mut usage_user_hourly).primary_key(
-            Index::create()
-                .col(UsageUserHourly::UserId)
-                .col(UsageUserHourly::BucketStart),
-        );
-        create_aggregate(manager, usage_user_hourly.to_owned()).await?;
-
+        create_aggregate(manager, per_user_buckets(UsageUserHourly::Table)).await?;
         // Per user and quarter hour: the daily series in any zone whose offset is a multiple of
         // 15 minutes (all of today's zones).
-        let mut usage_quarter = Table::create();
-        usage_quarter
-            .table(UsageQuarterHourly::Table)
-            .col(
-                ColumnDef::new(UsageQuarterHourly::UserId)
-                    .big_integer()
-                    .not_null(),
-            )
-            .col(
-                ColumnDef::new(UsageQuarterHourly::BucketStart)
-                    .big_integer()
-                    .not_null(),
-            );
-        usage_columns(&mut usage_quarter).primary_key(
-            Index::create()
-                .col(UsageQuarterHourly::UserId)
-                .col(UsageQuarterHourly::BucketStart),
-        );
-        create_aggregate(manager, usage_quarter.to_owned()).await?;
+        create_aggregate(manager, per_user_buckets(UsageQuarterHourly::Table)).await?;
 
         // Per user, hour and tool name: the tool breakdown.
         create_aggregate(
