@@ -215,29 +215,17 @@ fn serve_demo_end_to_end_with_graceful_stop() {
             page.contains(&token),
             "the playground carries the dev token"
         );
-        let query = usage_api::graphql::EXAMPLE_QUERY;
-        let body: serde_json::Value = client
-            .post(format!("{base}/graphql"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"query": query, "operationName": "Dashboard"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let run = |operation: &'static str| {
+            client
+                .post(format!("{base}/graphql"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"query": usage_api::graphql::EXAMPLE_QUERY, "operationName": operation}))
+                .send()
+        };
+        let body: serde_json::Value = run("Dashboard").await.unwrap().json().await.unwrap();
         assert!(body.get("errors").is_none(), "{body}");
         assert!(body["data"]["usageSummary"]["apiCalls"].as_i64().unwrap() > 100);
-        let export: serde_json::Value = client
-            .post(format!("{base}/graphql"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"query": query, "operationName": "Export"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let export: serde_json::Value = run("Export").await.unwrap().json().await.unwrap();
         let link = export["data"]["exportUsage"]["downloadUrl"]
             .as_str()
             .unwrap()
